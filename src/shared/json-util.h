@@ -34,12 +34,18 @@ int json_get_object(json_t *obj, const char *key, bool required, json_t **ret, s
 
 /* Compact serialisation (no spaces), malloc'd. NULL on failure. */
 char *json_dumps_compact(const json_t *j);
-/* Parses with a depth and size bound; -EINVAL with e filled on syntax errors. */
-int json_parse_bounded(const char *buf, size_t len, json_t **ret, struct json_error *e);
+/* Limits of json_parse_bounded(): input size in bytes and nesting depth of arrays/objects. */
+#define JSON_PARSE_MAX_SIZE ((size_t)16 * 1024 * 1024)
+#define JSON_PARSE_MAX_DEPTH 64
 
-static inline void json_decrefp(json_t **j)
-{
-	if (*j)
-		json_decref(*j);
-}
+/* Parses with a depth and size bound; the top level must be an object or array, trailing
+ * data is rejected, duplicate members are not (the caller decides). -EINVAL with e filled
+ * ("line L column C: ...") on syntax errors and excessive depth, -E2BIG when len > limit. */
+int json_parse_bounded(const char *buf, size_t len, json_t **ret, struct json_error *e);
+/* Same with a caller-chosen size limit (bodies with a smaller bound of their own). */
+int json_parse_bounded_size(const char *buf, size_t len, size_t max_size, json_t **ret,
+			    struct json_error *e);
+
+/* json_decrefp() comes from jansson >= 2.11 itself (GCC/clang builds); defining it here
+ * again is a redefinition error. */
 #define _cleanup_json_ __attribute__((cleanup(json_decrefp)))

@@ -121,6 +121,8 @@ int log_internal(int level, int error, const char *component, const char *msg, c
 	pos += (size_t)MAX(n, 0);
 	pos = append_quoted(buf, MIN(pos, sizeof buf - 1), sizeof buf, msg);
 
+	if (fields && *fields == ' ')
+		fields++;
 	if (fields && *fields && pos + 2 < sizeof buf) {
 		va_list ap;
 		buf[pos++] = ' ';

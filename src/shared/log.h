@@ -26,6 +26,8 @@ void log_open(void);
 /* Redirect output (tests); NULL restores stderr. */
 void log_set_sink(void (*sink)(int level, const char *line, void *userdata), void *userdata);
 
+/* The macros below pass fields as " " + format: an empty format would trip
+ * -Wformat-zero-length for records without fields. One leading space is skipped. */
 int log_internal(int level, int error, const char *component, const char *msg, const char *fields,
 		 ...) _printf_(5, 6);
 
@@ -33,7 +35,7 @@ int log_internal(int level, int error, const char *component, const char *msg, c
 	({                                                                                         \
 		int _l_ = (level), _e_ = (error);                                                  \
 		(_l_ <= log_get_max_level())                                                       \
-			? log_internal(_l_, _e_, LOG_COMPONENT, msg, "" __VA_ARGS__)               \
+			? log_internal(_l_, _e_, LOG_COMPONENT, msg, " " __VA_ARGS__)              \
 			: -(_e_ < 0 ? -_e_ : _e_);                                                 \
 	})
 
