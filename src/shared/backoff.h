@@ -12,7 +12,8 @@ struct backoff {
 
 void backoff_init(struct backoff *b, usec_t base, usec_t cap);
 void backoff_reset(struct backoff *b);
-/* Pure: the delay for attempt n with jitter factor u in [0, 1) mapped to [0.75, 1.25). */
+/* Pure: the delay for attempt n with jitter u in [0, 1] mapped to a factor in [0.75, 1.25]
+ * (u outside [0, 1] or NaN is clamped). */
 usec_t backoff_delay(usec_t base, usec_t cap, unsigned n, double u);
 /* Delay for the current attempt (random jitter), then advances the attempt counter. */
 usec_t backoff_next(struct backoff *b);
