@@ -33,10 +33,11 @@ int aes256gcm_decrypt(const uint8_t key[32], const uint8_t nonce[AES_GCM_NONCE_L
 int aes256gcm_encrypt(const uint8_t key[32], const uint8_t nonce[AES_GCM_NONCE_LEN],
 		      const uint8_t *pt, size_t len, uint8_t *out);
 
-void sha256_buf(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+/* 0, or -ENOMEM when OpenSSL cannot allocate its context. */
+int sha256_buf(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 int sha256_file(const char *path, uint8_t out[SHA256_LEN]);
 /* "sha256:<64 lowercase hex>" into out[72]. */
 void sha256_format(const uint8_t digest[SHA256_LEN], char out[72]);
 
-/* Constant-time comparison. */
+/* Constant-time comparison: 1 when the n bytes are equal, 0 otherwise. */
 int crypto_memeq(const void *a, const void *b, size_t n);
