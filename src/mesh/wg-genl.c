@@ -23,7 +23,9 @@ static struct nlmsghdr *genl_put_header(void *buf, size_t size, uint16_t type, u
 
 	if (size < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct genlmsghdr)))
 		return NULL;
-	memset(buf, 0, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct genlmsghdr)));
+	/* libmnl leaves attribute padding as it finds it; zero everything so messages are
+	 * deterministic and carry no stale bytes (previous messages held keys). */
+	memset(buf, 0, size);
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = flags;
