@@ -237,7 +237,8 @@ static int dir_ensure_private(const char *path)
 	if (errno != EEXIST)
 		return log_error_errno(negative_errno(), "cannot create directory", "path=%s err=%m",
 				       path);
-	if (lstat(path, &st) < 0)
+	/* stat, not lstat: an operator may point data_dir at another disk with a symlink. */
+	if (stat(path, &st) < 0)
 		return negative_errno();
 	if (!S_ISDIR(st.st_mode))
 		return log_error_errno(-ENOTDIR, "not a directory", "path=%s", path);

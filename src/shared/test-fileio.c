@@ -284,6 +284,12 @@ static void test_data_dir_repair(void **state)
 	assert_non_null(strstr(last_line, "level=warn"));
 	assert_non_null(strstr(last_line, "old_mode=0777"));
 
+	/* A symlinked data_dir is followed (data on another disk). */
+	assert_int_equal(mkdir(p("real"), 0700), 0);
+	assert_int_equal(symlink(p("real"), p("linked")), 0);
+	assert_int_equal(data_dir_prepare(p("linked")), 0);
+	assert_int_equal(mode_of(p("real/cache")), 0700);
+
 	/* Not a directory. */
 	put(p("notdir"), "x", 0600);
 	assert_int_equal(data_dir_prepare(p("notdir")), -ENOTDIR);

@@ -27,9 +27,11 @@ struct timestamp {
  * The offset is applied, so the result is UTC. -EINVAL on any deviation. */
 int rfc3339_parse(const char *s, size_t len, struct timestamp *ret);
 /* TIME(t) of §6.3: writes the canonical form of s into out (NUL-terminated). Validates like
- * rfc3339_parse. -EINVAL on malformed input, -ENOBUFS if out is too small. */
+ * rfc3339_parse. Returns the length written; -EINVAL on malformed input, -ENOBUFS if out
+ * is too small (RFC3339_MAX always suffices). */
 int rfc3339_canonicalize(const char *s, size_t len, char *out, size_t size);
-/* Formats in UTC with 'Z'; frac_digits is 0, 3 (ms) or 9 (ns). */
+/* Formats in UTC with 'Z'; frac_digits is 0, 3 (ms) or 9 (ns), truncating. Returns the length;
+ * -EINVAL for other digit counts, -ERANGE outside years 0000-9999. */
 int rfc3339_format(struct timestamp t, unsigned frac_digits, char out[RFC3339_MAX]);
 /* True for 0001-01-01T00:00:00Z, the wire's "unset" value. */
 bool timestamp_is_unset(struct timestamp t);
@@ -43,9 +45,10 @@ int duration_parse(const char *s, int64_t *ret_ns);
 int duration_parse_config(const char *s, int64_t *ret_ns);
 /* Go-style with h, m, s only: "72h15m3s", "2.34s", "1m30s", "0s". Fractional seconds keep up
  * to 9 digits with trailing zeros removed. Negative values get a leading '-'. */
-int duration_format(int64_t ns, char *out, size_t size);
+int duration_format(int64_t ns, char *out, size_t size); /* length, or -ENOBUFS */
 
-/* Sizes: integer bytes, or integer/decimal with K M G or Ki Mi Gi (all powers of 1024). */
+/* Sizes: integer bytes, or integer/decimal with K M G or Ki Mi Gi (all powers of 1024);
+ * fractional bytes are rounded down. -EINVAL on syntax, -ERANGE above UINT64_MAX. */
 int size_parse(const char *s, uint64_t *ret);
 
 usec_t now_usec(clockid_t clock);

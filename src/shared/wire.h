@@ -22,7 +22,8 @@ bool ipv4_prefix_overlaps(const struct ipv4_prefix *a, const struct ipv4_prefix 
 int ipv4_addr_parse(const char *s, struct in_addr *ret);
 
 /* endpoint: "1.2.3.4:51820" or "[v6]:port"; port 1–65535. Fills a sockaddr_storage
- * (sockaddr_in or sockaddr_in6). Host names are rejected (-EINVAL). */
+ * (sockaddr_in or sockaddr_in6). Host names are rejected (-EINVAL), and so is the empty
+ * string, which the wire uses for "unknown": callers test for "" first. */
 struct sockaddr_storage;
 int endpoint_parse(const char *s, struct sockaddr_storage *ret);
 /* Writes "ip:port" / "[ip]:port". */
