@@ -2113,7 +2113,8 @@ static void validate_bridge(struct load_ctx *ctx, const struct ipv4_prefix *mesh
 		verr(ctx, "bridge.ingress.acme.email", "must contain @, got %s",
 		     config_quote(c->bridge.ingress.acme.email, q, sizeof q));
 	check_url(ctx, "bridge.ingress.acme.directory_url", c->bridge.ingress.acme.directory_url, false);
-	check_abs(ctx, "bridge.ingress.acme.cache_dir", c->bridge.ingress.acme.cache_dir, false);
+	if (!is_default(c, "bridge.ingress.acme.cache_dir"))
+		check_abs(ctx, "bridge.ingress.acme.cache_dir", c->bridge.ingress.acme.cache_dir, false);
 	if ((long)c->bridge.relay.session_port_base + c->bridge.relay.max_sessions - 1 > 65535)
 		verr(ctx, "bridge.relay.session_port_base",
 		     "session ports %d-%ld (bridge.relay.max_sessions %d) must end below 65536", c->bridge.relay.session_port_base,
@@ -2229,7 +2230,9 @@ static void validate(struct load_ctx *ctx)
 		verr(ctx, "audit.buffer_size", "must be at least audit.batch_max_size (%d), got %d", c->audit.batch_max_size,
 		     c->audit.buffer_size);
 
-	check_abs(ctx, "access.ssh.host_key_file", c->access.ssh.host_key_file, false);
+	/* defaults derived from data_dir are only reported through data_dir */
+	if (!is_default(c, "access.ssh.host_key_file"))
+		check_abs(ctx, "access.ssh.host_key_file", c->access.ssh.host_key_file, false);
 	if (*c->access.kubernetes.api_server) {
 		bool is_http = false;
 		const char *s = c->access.kubernetes.api_server;
@@ -2335,6 +2338,11 @@ static void yaml_report(struct load_ctx *ctx, const yaml_parser_t *p, const char
 
 	if (p->error == YAML_READER_ERROR)
 		offset_to_mark(data, len, p->problem_offset, &line, &col);
+	else if (p->problem_mark.index < len && data[p->problem_mark.index] == '\t') {
+		/* libyaml's wording ("cannot start any token") hides the actual rule */
+		cerr(ctx, "%s:%u:%u: tab character used for indentation (YAML allows spaces only)", ctx->file, line, col);
+		return;
+	}
 	if (p->context)
 		cerr(ctx, "%s:%u:%u: %s, %s", ctx->file, line, col, p->context, strempty(p->problem));
 	else
