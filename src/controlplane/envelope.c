@@ -218,7 +218,8 @@ static int scan_literal(const char *d, size_t len, size_t *pos, const char *lit,
 /* One value at d[*pos] (no leading whitespace), nested at most max_depth containers deep.
  * Iterative: the only state is a stack of container kinds, so hostile nesting costs nothing
  * beyond the fixed bound. */
-static int scan_value(const char *d, size_t len, size_t *pos, unsigned max_depth, enum json_scan_type *ret_type)
+static int scan_value(const char *d, size_t len, size_t *pos, unsigned max_depth,
+		      enum json_scan_type *ret_type)
 {
 	char stack[JSON_SCAN_MAX_DEPTH];
 	unsigned depth = 0;
@@ -594,7 +595,8 @@ static size_t payload_transform(const char *p, size_t len, char *out)
 			continue;
 		}
 		if (c == '\\') {
-			/* Escapes are copied verbatim; the input is validated, so a byte follows. */
+			/* Escapes are copied verbatim; the input is validated, so a byte follows.
+			 */
 			EMIT(&p[i], i + 1 < len ? 2 : 1);
 			i++;
 			continue;
@@ -608,7 +610,8 @@ static size_t payload_transform(const char *p, size_t len, char *out)
 			EMIT("\\u003e", 6);
 		else if (c == '&')
 			EMIT("\\u0026", 6);
-		else if (c == 0xE2 && i + 2 < len && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9)) {
+		else if (c == 0xE2 && i + 2 < len && u[i + 1] == 0x80 &&
+			 (u[i + 2] == 0xA8 || u[i + 2] == 0xA9)) {
 			EMIT(u[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
 			i += 2;
 		} else
@@ -650,7 +653,8 @@ bool envelope_header_safe(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
+		if (c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == '<' || c == '>' ||
+		    c == '&')
 			return false;
 	}
 	return true;
@@ -664,16 +668,17 @@ bool envelope_id_valid(const char *s, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		      c == '.' || c == '_' || c == '~'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_' || c == '~'))
 			return false;
 	}
 	return true;
 }
 
 /* SI from already checked header-safe values and a canonical TIME string. */
-static int build_si(const char *event_type, const char *event_id, const char *time, const char *nonce,
-		    const char *payload, size_t payload_len, char **ret, size_t *ret_len)
+static int build_si(const char *event_type, const char *event_id, const char *time,
+		    const char *nonce, const char *payload, size_t payload_len, char **ret,
+		    size_t *ret_len)
 {
 	_cleanup_free_ char *pl = NULL, *si = NULL;
 	size_t pl_len, n;
@@ -682,12 +687,15 @@ static int build_si(const char *event_type, const char *event_id, const char *ti
 	r = envelope_canonical_payload(payload, payload_len, &pl, &pl_len);
 	if (r < 0)
 		return r;
-	n = STRLEN("{\"event_type\":\"\",\"event_id\":\"\",\"issued_at\":\"\",\"nonce\":\"\",\"payload\":}") +
+	n = STRLEN("{\"event_type\":\"\",\"event_id\":\"\",\"issued_at\":\"\",\"nonce\":\"\","
+		   "\"payload\":}") +
 	    strlen(event_type) + strlen(event_id) + strlen(time) + strlen(nonce) + pl_len;
 	si = malloc(n + 1);
 	if (!si)
 		return -ENOMEM;
-	k = snprintf(si, n + 1, "{\"event_type\":\"%s\",\"event_id\":\"%s\",\"issued_at\":\"%s\",\"nonce\":\"%s\",\"payload\":",
+	k = snprintf(si, n + 1,
+		     "{\"event_type\":\"%s\",\"event_id\":\"%s\",\"issued_at\":\"%s\",\"nonce\":\"%"
+		     "s\",\"payload\":",
 		     event_type, event_id, time, nonce);
 	if (k < 0 || (size_t)k + pl_len + 1 != n)
 		return -EINVAL;
@@ -700,8 +708,8 @@ static int build_si(const char *event_type, const char *event_id, const char *ti
 }
 
 int envelope_signing_input(const char *event_type, const char *event_id, const char *nonce,
-			   const char *issued_at, const char *payload, size_t payload_len, char **ret,
-			   size_t *ret_len)
+			   const char *issued_at, const char *payload, size_t payload_len,
+			   char **ret, size_t *ret_len)
 {
 	char time[RFC3339_MAX];
 	int r;
@@ -709,7 +717,8 @@ int envelope_signing_input(const char *event_type, const char *event_id, const c
 	if (!event_type || !event_id || !nonce || !issued_at)
 		return -EINVAL;
 	if (!envelope_header_safe(event_type, strlen(event_type)) ||
-	    !envelope_header_safe(event_id, strlen(event_id)) || !envelope_header_safe(nonce, strlen(nonce)))
+	    !envelope_header_safe(event_id, strlen(event_id)) ||
+	    !envelope_header_safe(nonce, strlen(nonce)))
 		return -EINVAL;
 	r = rfc3339_canonicalize(issued_at, strlen(issued_at), time, sizeof(time));
 	if (r < 0)
@@ -717,16 +726,17 @@ int envelope_signing_input(const char *event_type, const char *event_id, const c
 	return build_si(event_type, event_id, time, nonce, payload, payload_len, ret, ret_len);
 }
 
-int envelope_sign(const char *event_type, const char *event_id, const char *nonce, const char *issued_at,
-		  const char *payload, size_t payload_len, const uint8_t seed[32], char **ret,
-		  size_t *ret_len)
+int envelope_sign(const char *event_type, const char *event_id, const char *nonce,
+		  const char *issued_at, const char *payload, size_t payload_len,
+		  const uint8_t seed[32], char **ret, size_t *ret_len)
 {
 	_cleanup_free_ char *si = NULL, *b64 = NULL, *out = NULL;
 	uint8_t sig[ED25519_SIG_LEN];
 	size_t si_len, n;
 	int r;
 
-	r = envelope_signing_input(event_type, event_id, nonce, issued_at, payload, payload_len, &si, &si_len);
+	r = envelope_signing_input(event_type, event_id, nonce, issued_at, payload, payload_len,
+				   &si, &si_len);
 	if (r < 0)
 		return r;
 	r = ed25519_sign(seed, si, si_len, sig);
@@ -751,16 +761,16 @@ int envelope_sign(const char *event_type, const char *event_id, const char *nonc
 /* ---- Verification (§6.4) ----------------------------------------------------------------- */
 
 static const char *const reject_table[_ENVELOPE_REJECT_MAX] = {
-	[ENVELOPE_REJECT_MALFORMED] = "malformed",
-	[ENVELOPE_REJECT_MISSING_FIELD] = "missing_field",
-	[ENVELOPE_REJECT_NOT_HEADER_SAFE] = "not_header_safe",
-	[ENVELOPE_REJECT_BAD_ID] = "bad_id",
-	[ENVELOPE_REJECT_STALE] = "stale",
-	[ENVELOPE_REJECT_FUTURE] = "future",
-	[ENVELOPE_REJECT_BAD_SIGNATURE_ENCODING] = "bad_signature_encoding",
-	[ENVELOPE_REJECT_BAD_SIGNATURE] = "bad_signature",
-	[ENVELOPE_REJECT_REPLAY] = "replay",
-	[ENVELOPE_REJECT_NONCE_STORE_FULL] = "nonce_store_full",
+    [ENVELOPE_REJECT_MALFORMED] = "malformed",
+    [ENVELOPE_REJECT_MISSING_FIELD] = "missing_field",
+    [ENVELOPE_REJECT_NOT_HEADER_SAFE] = "not_header_safe",
+    [ENVELOPE_REJECT_BAD_ID] = "bad_id",
+    [ENVELOPE_REJECT_STALE] = "stale",
+    [ENVELOPE_REJECT_FUTURE] = "future",
+    [ENVELOPE_REJECT_BAD_SIGNATURE_ENCODING] = "bad_signature_encoding",
+    [ENVELOPE_REJECT_BAD_SIGNATURE] = "bad_signature",
+    [ENVELOPE_REJECT_REPLAY] = "replay",
+    [ENVELOPE_REJECT_NONCE_STORE_FULL] = "nonce_store_full",
 };
 
 const char *envelope_reject_to_string(enum envelope_reject r)
@@ -825,13 +835,15 @@ static bool later_by_more_than(struct timestamp a, struct timestamp b, int64_t l
 		goto out;                                                                          \
 	} while (0)
 
-int envelope_verify(const char *data, size_t len, const struct signing_keys *keys, struct nonce_store *ns,
-		    struct timestamp now, struct envelope *ret, enum envelope_reject *ret_reason)
+int envelope_verify(const char *data, size_t len, const struct signing_keys *keys,
+		    struct nonce_store *ns, struct timestamp now, struct envelope *ret,
+		    enum envelope_reject *ret_reason)
 {
 	struct json_scan s = {};
 	struct envelope e = {};
 	char time[RFC3339_MAX];
-	_cleanup_free_ char *et = NULL, *id = NULL, *nonce = NULL, *sig_b64 = NULL, *issued = NULL, *si = NULL;
+	_cleanup_free_ char *et = NULL, *id = NULL, *nonce = NULL, *sig_b64 = NULL, *issued = NULL,
+			    *si = NULL;
 	size_t et_len, id_len, nonce_len, sig_len, issued_len, si_len;
 	uint8_t sig[ED25519_SIG_LEN];
 	const struct json_member *m;
@@ -886,7 +898,8 @@ int envelope_verify(const char *data, size_t len, const struct signing_keys *key
 		REJECT(ENVELOPE_REJECT_FUTURE);
 
 	/* 5. Exactly 64 signature bytes. */
-	if (sig_len != ENVELOPE_SIGNATURE_B64_LEN || base64_decode_exact(sig_b64, sig_len, sig, sizeof(sig)) < 0)
+	if (sig_len != ENVELOPE_SIGNATURE_B64_LEN ||
+	    base64_decode_exact(sig_b64, sig_len, sig, sizeof(sig)) < 0)
 		REJECT(ENVELOPE_REJECT_BAD_SIGNATURE_ENCODING);
 
 	/* 6. SI from the received values and payload bytes. */
@@ -895,7 +908,8 @@ int envelope_verify(const char *data, size_t len, const struct signing_keys *key
 		e.payload = m->value;
 		e.payload_len = m->value_len;
 	}
-	r = build_si(e.event_type, e.event_id, time, e.nonce, e.payload, e.payload_len, &si, &si_len);
+	r = build_si(e.event_type, e.event_id, time, e.nonce, e.payload, e.payload_len, &si,
+		     &si_len);
 	if (r == -ENOMEM)
 		goto out;
 	if (r < 0)

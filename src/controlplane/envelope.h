@@ -60,9 +60,9 @@ int json_string_unescape(const char *s, size_t len, char *out, size_t size, size
 /* ---- Envelope ---------------------------------------------------------------------------- */
 
 #define ENVELOPE_EVENT_TYPE_MAX 64
-#define ENVELOPE_ID_MAX 128
-#define ENVELOPE_NONCE_MAX 128
-#define ENVELOPE_SKEW_SEC 300
+#define ENVELOPE_ID_MAX		128
+#define ENVELOPE_NONCE_MAX	128
+#define ENVELOPE_SKEW_SEC	300
 /* The signature member is b64 of 64 bytes: 88 characters. */
 #define ENVELOPE_SIGNATURE_B64_LEN 88
 
@@ -102,8 +102,9 @@ bool envelope_id_valid(const char *s, size_t len);
 /* Verifies data exactly as §6.4 steps 1–9 (and records the nonce on success). 0 with *ret
  * filled; -EBADMSG with *ret_reason set when the envelope is rejected; -ENOMEM (neither
  * output written). */
-int envelope_verify(const char *data, size_t len, const struct signing_keys *keys, struct nonce_store *ns,
-		    struct timestamp now, struct envelope *ret, enum envelope_reject *ret_reason);
+int envelope_verify(const char *data, size_t len, const struct signing_keys *keys,
+		    struct nonce_store *ns, struct timestamp now, struct envelope *ret,
+		    enum envelope_reject *ret_reason);
 
 /* PAYLOAD(p) of §6.3. p == NULL means "absent" and yields "null". p must be one complete JSON
  * value (surrounding whitespace allowed) else -EINVAL. *ret is malloc'd and NUL-terminated;
@@ -114,11 +115,11 @@ int envelope_canonical_payload(const char *p, size_t len, char **ret, size_t *re
  * is any valid TIME input and is canonicalised here; payload as for
  * envelope_canonical_payload(). *ret malloc'd, NUL-terminated, *ret_len excludes the NUL. */
 int envelope_signing_input(const char *event_type, const char *event_id, const char *nonce,
-			   const char *issued_at, const char *payload, size_t payload_len, char **ret,
-			   size_t *ret_len);
+			   const char *issued_at, const char *payload, size_t payload_len,
+			   char **ret, size_t *ret_len);
 
 /* §6.5: builds SI, signs it with seed and returns the complete envelope text (SI with
  * ,"signature":"<b64>" before the final }). For plexcp and tests. */
-int envelope_sign(const char *event_type, const char *event_id, const char *nonce, const char *issued_at,
-		  const char *payload, size_t payload_len, const uint8_t seed[32], char **ret,
-		  size_t *ret_len);
+int envelope_sign(const char *event_type, const char *event_id, const char *nonce,
+		  const char *issued_at, const char *payload, size_t payload_len,
+		  const uint8_t seed[32], char **ret, size_t *ret_len);

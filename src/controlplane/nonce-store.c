@@ -75,7 +75,8 @@ struct nonce_store *nonce_store_free(struct nonce_store *s)
 	return NULL;
 }
 
-static size_t find_slot(const struct nonce_entry *slots, size_t n_slots, const char *nonce, uint64_t h)
+static size_t find_slot(const struct nonce_entry *slots, size_t n_slots, const char *nonce,
+			uint64_t h)
 {
 	size_t mask = n_slots - 1, i = (size_t)h & mask;
 
@@ -85,7 +86,8 @@ static size_t find_slot(const struct nonce_entry *slots, size_t n_slots, const c
 }
 
 /* Moves every entry that satisfies keep() into a fresh array of n_slots. */
-static int rebuild(struct nonce_store *s, size_t n_slots, struct timestamp now, bool drop_expired, size_t *ret_dropped)
+static int rebuild(struct nonce_store *s, size_t n_slots, struct timestamp now, bool drop_expired,
+		   size_t *ret_dropped)
 {
 	struct nonce_entry *slots;
 	size_t dropped = 0;
@@ -98,9 +100,9 @@ static int rebuild(struct nonce_store *s, size_t n_slots, struct timestamp now, 
 		if (!e->nonce)
 			continue;
 		/* Expired: issued_at more than TTL in the past (exactly TTL is kept). */
-		if (drop_expired &&
-		    (now.sec - e->issued_at.sec > NONCE_STORE_TTL_SEC ||
-		     (now.sec - e->issued_at.sec == NONCE_STORE_TTL_SEC && now.nsec > e->issued_at.nsec))) {
+		if (drop_expired && (now.sec - e->issued_at.sec > NONCE_STORE_TTL_SEC ||
+				     (now.sec - e->issued_at.sec == NONCE_STORE_TTL_SEC &&
+				      now.nsec > e->issued_at.nsec))) {
 			free(e->nonce);
 			dropped++;
 			continue;

@@ -7,10 +7,10 @@
 
 #include "shared/time-util.h"
 
-#define NONCE_STORE_CAPACITY_DEFAULT 65536
-#define NONCE_STORE_TTL_SEC 300
+#define NONCE_STORE_CAPACITY_DEFAULT   65536
+#define NONCE_STORE_TTL_SEC	       300
 #define NONCE_STORE_PURGE_INTERVAL_SEC 60
-#define NONCE_STORE_NONCE_MAX 128
+#define NONCE_STORE_NONCE_MAX	       128
 
 struct nonce_store;
 

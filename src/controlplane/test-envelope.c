@@ -20,46 +20,49 @@
 
 /* Verbatim from control-plane-api.md §6.7 and §5.2. */
 static const char VECTOR1_ENVELOPE[] =
-	"{\n"
-	"  \"signature\": \"Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==\",\n"
-	"  \"event_id\": \"evt_000042\",\n"
-	"  \"event_type\": \"node_state_updated\",\n"
-	"  \"nonce\": \"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\n"
-	"  \"issued_at\": \"2025-01-15T10:30:00.250000Z\",\n"
-	"  \"payload\": {\n"
-	"    \"metadata\": { \"env\": \"prod\", \"owner\": \"ops & sre <team>\" },\n"
-	"    \"data\": [\n"
-	"      {\n"
-	"        \"key\": \"app-config\",\n"
-	"        \"content_type\": \"application/json\",\n"
-	"        \"payload\": { \"port\": 8443, \"tls\": true },\n"
-	"        \"version\": 3,\n"
-	"        \"updated_at\": \"2025-01-15T10:29:59Z\"\n"
-	"      }\n"
-	"    ]\n"
-	"  }\n"
-	"}";
+    "{\n"
+    "  \"signature\": "
+    "\"Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/"
+    "mozSnwtiCA==\",\n"
+    "  \"event_id\": \"evt_000042\",\n"
+    "  \"event_type\": \"node_state_updated\",\n"
+    "  \"nonce\": \"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\n"
+    "  \"issued_at\": \"2025-01-15T10:30:00.250000Z\",\n"
+    "  \"payload\": {\n"
+    "    \"metadata\": { \"env\": \"prod\", \"owner\": \"ops & sre <team>\" },\n"
+    "    \"data\": [\n"
+    "      {\n"
+    "        \"key\": \"app-config\",\n"
+    "        \"content_type\": \"application/json\",\n"
+    "        \"payload\": { \"port\": 8443, \"tls\": true },\n"
+    "        \"version\": 3,\n"
+    "        \"updated_at\": \"2025-01-15T10:29:59Z\"\n"
+    "      }\n"
+    "    ]\n"
+    "  }\n"
+    "}";
 
 static const char VECTOR1_SI[] =
-	"{\"event_type\":\"node_state_updated\",\"event_id\":\"evt_000042\",\"issued_at\":\"2025-01"
-	"-15T10:30:00.25Z\",\"nonce\":\"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\"payload\":{\"metadata\""
-	":{\"env\":\"prod\",\"owner\":\"ops \\u0026 sre \\u003cteam\\u003e\"},\"data\":[{\"key\":\""
-	"app-config\",\"content_type\":\"application/json\",\"payload\":{\"port\":8443,\"tls\":true"
-	"},\"version\":3,\"updated_at\":\"2025-01-15T10:29:59Z\"}]}}";
+    "{\"event_type\":\"node_state_updated\",\"event_id\":\"evt_000042\",\"issued_at\":\"2025-01"
+    "-15T10:30:00.25Z\",\"nonce\":\"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\"payload\":{\"metadata\""
+    ":{\"env\":\"prod\",\"owner\":\"ops \\u0026 sre \\u003cteam\\u003e\"},\"data\":[{\"key\":\""
+    "app-config\",\"content_type\":\"application/json\",\"payload\":{\"port\":8443,\"tls\":true"
+    "},\"version\":3,\"updated_at\":\"2025-01-15T10:29:59Z\"}]}}";
 
 static const char VECTOR2_DATA[] =
-	"{\"event_type\":\"peer_added\",\"event_id\":\"evt_000043\",\"issued_at\":\"2025-01-15T10:3"
-	"0:05Z\",\"nonce\":\"0d3b8e51f2a94c67a1e0b5d7c3f29e84\",\"payload\":{\"id\":\"n_peer456\",\""
-	"public_key\":\"YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=\",\"mesh_ip\":\"10.100.1.5\",\""
-	"endpoint\":\"203.0.113.10:51820\",\"allowed_ips\":[\"10.100.1.5/32\"],\"psk\":\"BY0lWFE3Na"
-	"ekLVCSxBjjA5D5fik694dCChMkSy5so6c=\"},\"signature\":\"RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4k"
-	"n/EEjlqIgU2EU7dETIAxjd9H22MAvHW0QpthT6Mv3f9Uz+DYCA==\"}";
+    "{\"event_type\":\"peer_added\",\"event_id\":\"evt_000043\",\"issued_at\":\"2025-01-15T10:3"
+    "0:05Z\",\"nonce\":\"0d3b8e51f2a94c67a1e0b5d7c3f29e84\",\"payload\":{\"id\":\"n_peer456\",\""
+    "public_key\":\"YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=\",\"mesh_ip\":\"10.100.1.5\",\""
+    "endpoint\":\"203.0.113.10:51820\",\"allowed_ips\":[\"10.100.1.5/32\"],\"psk\":\"BY0lWFE3Na"
+    "ekLVCSxBjjA5D5fik694dCChMkSy5so6c=\"},\"signature\":\"RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4k"
+    "n/EEjlqIgU2EU7dETIAxjd9H22MAvHW0QpthT6Mv3f9Uz+DYCA==\"}";
 
-#define SEED_HEX "85fba794bc042df7045907b8e467383dde7f453a51e5e4b59dd1d797c162097f"
-#define PUB_KEY32 "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
+#define SEED_HEX   "85fba794bc042df7045907b8e467383dde7f453a51e5e4b59dd1d797c162097f"
+#define PUB_KEY32  "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
 #define SI1_SHA256 "e72dac63e49b462f14287ed4b45cd1bc1c36ee6b3c04585346efc8801ce40a43"
 #define SI2_SHA256 "8b1889f1ee65a3ffd901ea30deecbd2effa2ed16c4197769a649e66e26d227a7"
-#define SIG2_B64 "RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4kn/EEjlqIgU2EU7dETIAxjd9H22MAvHW0QpthT6Mv3f9Uz+DYCA=="
+#define SIG2_B64                                                                                   \
+	"RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4kn/EEjlqIgU2EU7dETIAxjd9H22MAvHW0QpthT6Mv3f9Uz+DYCA=="
 /* "now" inside the window of both vectors (§6.7). */
 #define NOW_TEXT "2025-01-15T10:31:00Z"
 
@@ -87,8 +90,8 @@ static struct timestamp at(const char *s)
 
 /* Verifies a heap copy of exactly len bytes (so ASan catches any read past the end) with a
  * fresh nonce store. Returns 0 or the reject reason + 1000. */
-static int verify_with(const char *data, size_t len, const struct signing_keys *k, struct timestamp t,
-		       struct envelope *ret)
+static int verify_with(const char *data, size_t len, const struct signing_keys *k,
+		       struct timestamp t, struct envelope *ret)
 {
 	_cleanup_(nonce_store_freep) struct nonce_store *ns = NULL;
 	_cleanup_free_ char *copy = malloc(len ? len : 1);
@@ -147,19 +150,23 @@ static void test_vector1(void **state)
 	size_t si_len;
 	char h[65];
 
-	assert_int_equal(verify_with(VECTOR1_ENVELOPE, strlen(VECTOR1_ENVELOPE), &keys, now, &e), 0);
+	assert_int_equal(verify_with(VECTOR1_ENVELOPE, strlen(VECTOR1_ENVELOPE), &keys, now, &e),
+			 0);
 	assert_string_equal(e.event_type, "node_state_updated");
 	assert_string_equal(e.event_id, "evt_000042");
 	assert_string_equal(e.nonce, "6f1c2a9be4d058731b0e4d2c9a7f3e15");
-	assert_true(e.issued_at.sec == at("2025-01-15T10:30:00Z").sec && e.issued_at.nsec == 250000000);
+	assert_true(e.issued_at.sec == at("2025-01-15T10:30:00Z").sec &&
+		    e.issued_at.nsec == 250000000);
 	assert_non_null(e.payload);
-	assert_true(e.payload > VECTOR1_ENVELOPE && e.payload + e.payload_len < VECTOR1_ENVELOPE + strlen(VECTOR1_ENVELOPE));
+	assert_true(e.payload > VECTOR1_ENVELOPE &&
+		    e.payload + e.payload_len < VECTOR1_ENVELOPE + strlen(VECTOR1_ENVELOPE));
 	assert_true(strncmp(e.payload, "{\n    \"metadata\"", 16) == 0);
 	assert_int_equal(e.payload[e.payload_len - 1], '}');
 
 	/* SI from the received pieces is byte-identical to the published one. */
-	assert_int_equal(envelope_signing_input("node_state_updated", "evt_000042", "6f1c2a9be4d058731b0e4d2c9a7f3e15",
-						"2025-01-15T10:30:00.250000Z", e.payload, e.payload_len, &si, &si_len),
+	assert_int_equal(envelope_signing_input(
+			     "node_state_updated", "evt_000042", "6f1c2a9be4d058731b0e4d2c9a7f3e15",
+			     "2025-01-15T10:30:00.250000Z", e.payload, e.payload_len, &si, &si_len),
 			 0);
 	assert_int_equal(si_len, 367);
 	assert_int_equal(strlen(VECTOR1_SI), 367);
@@ -178,8 +185,9 @@ static void test_vector2(void **state)
 	assert_int_equal(verify_with(VECTOR2_DATA, strlen(VECTOR2_DATA), &keys, now, &e), 0);
 	assert_string_equal(e.event_type, "peer_added");
 	assert_string_equal(e.event_id, "evt_000043");
-	assert_int_equal(envelope_signing_input(e.event_type, e.event_id, e.nonce, "2025-01-15T10:30:05Z", e.payload,
-						e.payload_len, &si, &si_len),
+	assert_int_equal(envelope_signing_input(e.event_type, e.event_id, e.nonce,
+						"2025-01-15T10:30:05Z", e.payload, e.payload_len,
+						&si, &si_len),
 			 0);
 	/* Canonical on the wire: SI is the data line without its signature member. */
 	expected_si = replace(VECTOR2_DATA, ",\"signature\":\"" SIG2_B64 "\"", "");
@@ -206,7 +214,8 @@ static void test_vector_negatives(void **state)
 	payload_esc = replace(VECTOR1_ENVELOPE, "<team>", "\\u003Cteam>");
 	assert_int_equal(verify(payload_esc), REJ(BAD_SIGNATURE));
 	/* Member order inside the payload is signed. */
-	swapped = replace(VECTOR1_ENVELOPE, "{ \"port\": 8443, \"tls\": true }", "{ \"tls\": true, \"port\": 8443 }");
+	swapped = replace(VECTOR1_ENVELOPE, "{ \"port\": 8443, \"tls\": true }",
+			  "{ \"tls\": true, \"port\": 8443 }");
 	assert_int_equal(verify(swapped), REJ(BAD_SIGNATURE));
 }
 
@@ -245,7 +254,7 @@ static char *reformat(const char *s, const char *nl)
 
 static void test_vector_reindent(void **state)
 {
-	static const char *const nls[] = { "", "\r\n", "\n\t\t", " \t \r\n  " };
+	static const char *const nls[] = {"", "\r\n", "\n\t\t", " \t \r\n  "};
 
 	for (size_t i = 0; i < ELEMENTSOF(nls); i++) {
 		_cleanup_free_ char *v = reformat(VECTOR1_ENVELOPE, nls[i]);
@@ -265,19 +274,23 @@ static void test_sign_reproduces_vectors(void **state)
 
 	/* Signing the vector's canonical payload gives SI plus the published signature. */
 	payload1 = strndup(p1, strlen(p1) - 1);
-	assert_int_equal(envelope_sign("node_state_updated", "evt_000042", "6f1c2a9be4d058731b0e4d2c9a7f3e15",
-				       "2025-01-15T10:30:00.25Z", payload1, strlen(payload1), seed, &env1, &len),
-			 0);
+	assert_int_equal(
+	    envelope_sign("node_state_updated", "evt_000042", "6f1c2a9be4d058731b0e4d2c9a7f3e15",
+			  "2025-01-15T10:30:00.25Z", payload1, strlen(payload1), seed, &env1, &len),
+	    0);
 	assert_int_equal(len, strlen(env1));
 	assert_true(asprintf(&want1, "%.*s,\"signature\":\"%s\"}", 366, VECTOR1_SI,
-			     "Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==") > 0);
+			     "Fd5PAlen5BJkY4YHwnHB0rOGVrs/"
+			     "mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==") > 0);
 	assert_string_equal(env1, want1);
 	assert_int_equal(verify(env1), 0);
 
 	/* Vector 2 is transmitted canonical: signing its pieces reproduces the data line. */
-	const char *p2 = strstr(VECTOR2_DATA, "\"payload\":") + 10, *p2_end = strstr(VECTOR2_DATA, ",\"signature\"");
-	assert_int_equal(envelope_sign("peer_added", "evt_000043", "0d3b8e51f2a94c67a1e0b5d7c3f29e84",
-				       "2025-01-15T10:30:05Z", p2, (size_t)(p2_end - p2), seed, &env2, &len),
+	const char *p2 = strstr(VECTOR2_DATA, "\"payload\":") + 10,
+		   *p2_end = strstr(VECTOR2_DATA, ",\"signature\"");
+	assert_int_equal(envelope_sign("peer_added", "evt_000043",
+				       "0d3b8e51f2a94c67a1e0b5d7c3f29e84", "2025-01-15T10:30:05Z",
+				       p2, (size_t)(p2_end - p2), seed, &env2, &len),
 			 0);
 	assert_string_equal(env2, VECTOR2_DATA);
 }
@@ -285,13 +298,14 @@ static void test_sign_reproduces_vectors(void **state)
 /* ---- §6.4 rejections ---- */
 
 /* A fresh envelope signed with the vector key; issued_at and fields as given. */
-static char *make(const char *type, const char *id, const char *nonce, const char *issued, const char *payload)
+static char *make(const char *type, const char *id, const char *nonce, const char *issued,
+		  const char *payload)
 {
 	char *out = NULL;
 	size_t len;
 
-	assert_int_equal(envelope_sign(type, id, nonce, issued, payload, payload ? strlen(payload) : 0, seed, &out,
-				       &len),
+	assert_int_equal(envelope_sign(type, id, nonce, issued, payload,
+				       payload ? strlen(payload) : 0, seed, &out, &len),
 			 0);
 	return out;
 }
@@ -300,35 +314,39 @@ static const struct {
 	const char *issued_at;
 	int want;
 } time_cases[] = {
-	{ "2025-01-15T10:26:00Z", 0 },                       /* exactly 300 s old */
-	{ "2025-01-15T10:25:59Z", REJ(STALE) },              /* 301 s */
-	{ "2025-01-15T10:25:59.999999999Z", REJ(STALE) },    /* 300.000000001 s */
-	{ "2025-01-15T10:36:00Z", 0 },                       /* exactly 300 s ahead */
-	{ "2025-01-15T10:36:00.000000001Z", REJ(FUTURE) },
-	{ "2025-01-15T10:36:01Z", REJ(FUTURE) },
-	{ "2025-01-15T12:31:00+02:00", 0 },                  /* offset applied */
-	{ "2025-01-15T10:31:00-00:00", 0 },
-	{ "2025-01-15T12:31:00Z", REJ(FUTURE) },
-	{ "2025-01-15T08:31:00Z", REJ(STALE) },
-	{ "1970-01-01T00:00:00Z", REJ(STALE) },
-	{ "9999-12-31T23:59:59.999999999Z", REJ(FUTURE) },
+    {"2025-01-15T10:26:00Z", 0},		    /* exactly 300 s old */
+    {"2025-01-15T10:25:59Z", REJ(STALE)},	    /* 301 s */
+    {"2025-01-15T10:25:59.999999999Z", REJ(STALE)}, /* 300.000000001 s */
+    {"2025-01-15T10:36:00Z", 0},		    /* exactly 300 s ahead */
+    {"2025-01-15T10:36:00.000000001Z", REJ(FUTURE)},
+    {"2025-01-15T10:36:01Z", REJ(FUTURE)},
+    {"2025-01-15T12:31:00+02:00", 0}, /* offset applied */
+    {"2025-01-15T10:31:00-00:00", 0},
+    {"2025-01-15T12:31:00Z", REJ(FUTURE)},
+    {"2025-01-15T08:31:00Z", REJ(STALE)},
+    {"1970-01-01T00:00:00Z", REJ(STALE)},
+    {"9999-12-31T23:59:59.999999999Z", REJ(FUTURE)},
 };
 
 static void test_staleness(void **state)
 {
 	for (size_t i = 0; i < ELEMENTSOF(time_cases); i++) {
-		_cleanup_free_ char *env = make("peer_removed", "evt_1", "n1", time_cases[i].issued_at, "{}");
+		_cleanup_free_ char *env =
+		    make("peer_removed", "evt_1", "n1", time_cases[i].issued_at, "{}");
 		int r = verify(env);
 		if (r != time_cases[i].want)
-			fail_msg("issued_at %s: got %d want %d", time_cases[i].issued_at, r, time_cases[i].want);
+			fail_msg("issued_at %s: got %d want %d", time_cases[i].issued_at, r,
+				 time_cases[i].want);
 	}
 }
 
 static void test_replay(void **state)
 {
 	_cleanup_(nonce_store_freep) struct nonce_store *ns = NULL;
-	_cleanup_free_ char *a = make("peer_removed", "evt_1", "nonce-1", "2025-01-15T10:30:00Z", "{\"peer_id\":\"x\"}");
-	_cleanup_free_ char *b = make("peer_removed", "evt_2", "nonce-1", "2025-01-15T10:30:01Z", "{}");
+	_cleanup_free_ char *a =
+	    make("peer_removed", "evt_1", "nonce-1", "2025-01-15T10:30:00Z", "{\"peer_id\":\"x\"}");
+	_cleanup_free_ char *b =
+	    make("peer_removed", "evt_2", "nonce-1", "2025-01-15T10:30:01Z", "{}");
 	_cleanup_free_ char *forged = replace(a, "evt_1", "evt_9");
 	enum envelope_reject reason;
 	struct envelope e;
@@ -336,7 +354,9 @@ static void test_replay(void **state)
 	assert_int_equal(nonce_store_new(0, &ns), 0);
 	/* A forged envelope with a fresh nonce does not enter the store. */
 	_cleanup_free_ char *forged_fresh = replace(forged, "nonce-1", "nonce-2");
-	assert_int_equal(envelope_verify(forged_fresh, strlen(forged_fresh), &keys, ns, now, &e, &reason), -EBADMSG);
+	assert_int_equal(
+	    envelope_verify(forged_fresh, strlen(forged_fresh), &keys, ns, now, &e, &reason),
+	    -EBADMSG);
 	assert_int_equal(reason, ENVELOPE_REJECT_BAD_SIGNATURE);
 	assert_false(nonce_store_contains(ns, "nonce-2"));
 
@@ -366,7 +386,8 @@ static void test_nonce_store_full(void **state)
 
 static void test_keys(void **state)
 {
-	_cleanup_free_ char *env = make("peer_removed", "evt_1", "n1", "2025-01-15T10:30:00Z", "{}");
+	_cleanup_free_ char *env =
+	    make("peer_removed", "evt_1", "n1", "2025-01-15T10:30:00Z", "{}");
 	struct signing_keys k = {};
 	uint8_t seed2[32];
 
@@ -392,9 +413,12 @@ static void test_keys(void **state)
 	assert_int_equal(verify_with(env, strlen(env), &k, now, NULL), 0);
 }
 
-#define SIG88 "Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA=="
+#define SIG88                                                                                      \
+	"Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA=="
 #define ENV(members) "{" members "}"
-#define GOOD_HEAD "\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\""
+#define GOOD_HEAD                                                                                  \
+	"\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-"     \
+	"15T10:30:00Z\""
 
 /* Envelopes with a defect each; the expected reason follows the §6.4 order. */
 static const struct {
@@ -402,50 +426,131 @@ static const struct {
 	const char *data;
 	int want;
 } reject_cases[] = {
-	{ "empty", "", REJ(MALFORMED) },
-	{ "array", "[]", REJ(MALFORMED) },
-	{ "string", "\"x\"", REJ(MALFORMED) },
-	{ "trailing garbage", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\"") "x", REJ(MALFORMED) },
-	{ "two objects", ENV(GOOD_HEAD) ENV(GOOD_HEAD), REJ(MALFORMED) },
-	{ "BOM", "\xEF\xBB\xBF" ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\""), REJ(MALFORMED) },
-	{ "trailing comma", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\","), REJ(MALFORMED) },
-	{ "duplicate signature", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"signature\":\"" SIG88 "\""), REJ(MALFORMED) },
-	{ "duplicate via escape", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"\\u006eonce\":\"n\""), REJ(MALFORMED) },
-	{ "duplicate payload", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":{},\"payload\":{}"), REJ(MALFORMED) },
-	{ "duplicate unknown member", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"x\":1,\"x\":1"), REJ(MALFORMED) },
-	{ "bad payload json", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":{\"a\":01}"), REJ(MALFORMED) },
-	{ "invalid utf8 in payload", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":\"\xC0\xAF\""), REJ(MALFORMED) },
-	{ "lone surrogate", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":\"\\ud800\""), REJ(MALFORMED) },
-	{ "no event_type", ENV("\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "null event_id", ENV("\"event_type\":\"t\",\"event_id\":null,\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "empty event_id", ENV("\"event_type\":\"t\",\"event_id\":\"\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "numeric event_type", ENV("\"event_type\":1,\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MALFORMED) },
-	{ "no signature", ENV(GOOD_HEAD), REJ(MISSING_FIELD) },
-	{ "empty signature", ENV(GOOD_HEAD ",\"signature\":\"\""), REJ(MISSING_FIELD) },
-	{ "signature object", ENV(GOOD_HEAD ",\"signature\":{}"), REJ(MALFORMED) },
-	{ "no nonce", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "no issued_at", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "unset issued_at", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"0001-01-01T00:00:00Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "unset issued_at, fraction", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"0001-01-01T00:00:00.000Z\",\"signature\":\"" SIG88 "\""), REJ(MISSING_FIELD) },
-	{ "lowercase t in issued_at", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15t10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MALFORMED) },
-	{ "Feb 30", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-02-30T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(MALFORMED) },
-	{ "event_id with <", ENV("\"event_type\":\"t\",\"event_id\":\"evt<1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "nonce with &", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a&b\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "nonce with escaped quote", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a\\\"b\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "nonce with NUL escape", ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a\\u0000b\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "event_type with e-acute", ENV("\"event_type\":\"\\u00e9\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "event_type with tab", ENV("\"event_type\":\"a\\tb\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(NOT_HEADER_SAFE) },
-	{ "event_id slash", ENV("\"event_type\":\"t\",\"event_id\":\"evt/1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(BAD_ID) },
-	{ "event_id dotdot", ENV("\"event_type\":\"t\",\"event_id\":\"..\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(BAD_ID) },
-	{ "event_id space", ENV("\"event_type\":\"t\",\"event_id\":\"evt 1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""), REJ(BAD_ID) },
-	{ "bad id before stale", ENV("\"event_type\":\"t\",\"event_id\":\"e:1\",\"nonce\":\"n\",\"issued_at\":\"2020-01-15T10:30:00Z\",\"signature\":\"x\""), REJ(BAD_ID) },
-	{ "stale before signature encoding", ENV("\"event_type\":\"t\",\"event_id\":\"e1\",\"nonce\":\"n\",\"issued_at\":\"2020-01-15T10:30:00Z\",\"signature\":\"x\""), REJ(STALE) },
-	{ "signature short", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen\""), REJ(BAD_SIGNATURE_ENCODING) },
-	{ "signature 63 bytes", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwti\""), REJ(BAD_SIGNATURE_ENCODING) },
-	{ "signature base64url", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs_mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL_mozSnwtiCA==\""), REJ(BAD_SIGNATURE_ENCODING) },
-	{ "signature unpadded", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA\""), REJ(BAD_SIGNATURE_ENCODING) },
-	{ "signature escaped slash ok", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs\\/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==\""), REJ(BAD_SIGNATURE) },
-	{ "wrong signature", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\""), REJ(BAD_SIGNATURE) },
+    {"empty", "", REJ(MALFORMED)},
+    {"array", "[]", REJ(MALFORMED)},
+    {"string", "\"x\"", REJ(MALFORMED)},
+    {"trailing garbage", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\"") "x", REJ(MALFORMED)},
+    {"two objects", ENV(GOOD_HEAD) ENV(GOOD_HEAD), REJ(MALFORMED)},
+    {"BOM", "\xEF\xBB\xBF" ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\""), REJ(MALFORMED)},
+    {"trailing comma", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\","), REJ(MALFORMED)},
+    {"duplicate signature",
+     ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"signature\":\"" SIG88 "\""), REJ(MALFORMED)},
+    {"duplicate via escape", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"\\u006eonce\":\"n\""),
+     REJ(MALFORMED)},
+    {"duplicate payload",
+     ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":{},\"payload\":{}"), REJ(MALFORMED)},
+    {"duplicate unknown member", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"x\":1,\"x\":1"),
+     REJ(MALFORMED)},
+    {"bad payload json", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":{\"a\":01}"),
+     REJ(MALFORMED)},
+    {"invalid utf8 in payload",
+     ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":\"\xC0\xAF\""), REJ(MALFORMED)},
+    {"lone surrogate", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\",\"payload\":\"\\ud800\""),
+     REJ(MALFORMED)},
+    {"no event_type",
+     ENV("\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\","
+	 "\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"null event_id",
+     ENV("\"event_type\":\"t\",\"event_id\":null,\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:"
+	 "00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"empty event_id",
+     ENV("\"event_type\":\"t\",\"event_id\":\"\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:"
+	 "00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"numeric event_type",
+     ENV("\"event_type\":1,\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:"
+	 "00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MALFORMED)},
+    {"no signature", ENV(GOOD_HEAD), REJ(MISSING_FIELD)},
+    {"empty signature", ENV(GOOD_HEAD ",\"signature\":\"\""), REJ(MISSING_FIELD)},
+    {"signature object", ENV(GOOD_HEAD ",\"signature\":{}"), REJ(MALFORMED)},
+    {"no nonce",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"issued_at\":\"2025-01-15T10:30:00Z\","
+	 "\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"no issued_at",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"unset issued_at",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"0001-01-"
+	 "01T00:00:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"unset issued_at, fraction",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"0001-01-"
+	 "01T00:00:00.000Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MISSING_FIELD)},
+    {"lowercase t in issued_at",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-"
+	 "15t10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MALFORMED)},
+    {"Feb 30",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-02-"
+	 "30T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(MALFORMED)},
+    {"event_id with <",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt<1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-"
+	 "15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"nonce with &",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a&b\",\"issued_at\":\"2025-01-"
+	 "15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"nonce with escaped quote",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a\\\"b\",\"issued_at\":\"2025-01-"
+	 "15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"nonce with NUL escape",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt_1\",\"nonce\":\"a\\u0000b\",\"issued_at\":\"2025-"
+	 "01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"event_type with e-acute",
+     ENV("\"event_type\":\"\\u00e9\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-"
+	 "01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"event_type with tab",
+     ENV("\"event_type\":\"a\\tb\",\"event_id\":\"evt_1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-"
+	 "15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(NOT_HEADER_SAFE)},
+    {"event_id slash",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt/"
+	 "1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(BAD_ID)},
+    {"event_id dotdot",
+     ENV("\"event_type\":\"t\",\"event_id\":\"..\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:"
+	 "30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(BAD_ID)},
+    {"event_id space",
+     ENV("\"event_type\":\"t\",\"event_id\":\"evt "
+	 "1\",\"nonce\":\"n\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"signature\":\"" SIG88 "\""),
+     REJ(BAD_ID)},
+    {"bad id before stale",
+     ENV("\"event_type\":\"t\",\"event_id\":\"e:1\",\"nonce\":\"n\",\"issued_at\":\"2020-01-15T10:"
+	 "30:00Z\",\"signature\":\"x\""),
+     REJ(BAD_ID)},
+    {"stale before signature encoding",
+     ENV("\"event_type\":\"t\",\"event_id\":\"e1\",\"nonce\":\"n\",\"issued_at\":\"2020-01-15T10:"
+	 "30:00Z\",\"signature\":\"x\""),
+     REJ(STALE)},
+    {"signature short", ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen\""), REJ(BAD_SIGNATURE_ENCODING)},
+    {"signature 63 bytes",
+     ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs/"
+		   "mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwti\""),
+     REJ(BAD_SIGNATURE_ENCODING)},
+    {"signature base64url",
+     ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs_"
+		   "mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL_mozSnwtiCA==\""),
+     REJ(BAD_SIGNATURE_ENCODING)},
+    {"signature unpadded",
+     ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs/"
+		   "mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA\""),
+     REJ(BAD_SIGNATURE_ENCODING)},
+    {"signature escaped slash ok",
+     ENV(GOOD_HEAD ",\"signature\":\"Fd5PAlen5BJkY4YHwnHB0rOGVrs\\/"
+		   "mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==\""),
+     REJ(BAD_SIGNATURE)},
+    {"wrong signature", ENV(GOOD_HEAD ",\"signature\":\"" SIG88 "\""), REJ(BAD_SIGNATURE)},
 };
 
 static void test_rejections(void **state)
@@ -454,7 +559,8 @@ static void test_rejections(void **state)
 		int r = verify(reject_cases[i].data);
 		if (r != reject_cases[i].want)
 			fail_msg("case '%s': got %d (%s) want %d (%s)", reject_cases[i].name, r,
-				 strempty(envelope_reject_to_string(r - 1000)), reject_cases[i].want,
+				 strempty(envelope_reject_to_string(r - 1000)),
+				 reject_cases[i].want,
 				 envelope_reject_to_string(reject_cases[i].want - 1000));
 	}
 }
@@ -491,10 +597,12 @@ static void test_long_fields(void **state)
 static void test_escaped_header_fields(void **state)
 {
 	/* STR(v) uses the unescaped value: escapes in the received header fields verify. */
-	_cleanup_free_ char *env = make("peer_removed", "evt_1", "n1", "2025-01-15T10:30:00.000Z", "{}");
+	_cleanup_free_ char *env =
+	    make("peer_removed", "evt_1", "n1", "2025-01-15T10:30:00.000Z", "{}");
 	_cleanup_free_ char *e1 = replace(env, "\"evt_1\"", "\"\\u0065vt_1\"");
 	_cleanup_free_ char *e2 = replace(e1, "\"peer_removed\"", "\"peer\\u005fremoved\"");
-	_cleanup_free_ char *e3 = replace(e2, "\"2025-01-15T10:30:00Z\"", "\"2025-01-15T10:30:00.000000000000\\u005a\"");
+	_cleanup_free_ char *e3 =
+	    replace(e2, "\"2025-01-15T10:30:00Z\"", "\"2025-01-15T10:30:00.000000000000\\u005a\"");
 	struct envelope e;
 
 	assert_int_equal(verify_with(e3, strlen(e3), &keys, now, &e), 0);
@@ -510,8 +618,11 @@ static void test_absent_payload(void **state)
 	size_t n;
 
 	assert_non_null(strstr(env, ",\"payload\":null,"));
-	assert_int_equal(envelope_signing_input("rotate_keys", "evt_7", "n7", "2025-01-15T10:30:00Z", NULL, 0, &si, &n), 0);
-	assert_string_equal(si, "{\"event_type\":\"rotate_keys\",\"event_id\":\"evt_7\",\"issued_at\":\"2025-01-15T10:30:00Z\",\"nonce\":\"n7\",\"payload\":null}");
+	assert_int_equal(envelope_signing_input("rotate_keys", "evt_7", "n7",
+						"2025-01-15T10:30:00Z", NULL, 0, &si, &n),
+			 0);
+	assert_string_equal(si, "{\"event_type\":\"rotate_keys\",\"event_id\":\"evt_7\",\"issued_"
+				"at\":\"2025-01-15T10:30:00Z\",\"nonce\":\"n7\",\"payload\":null}");
 	/* envelope_sign puts SI on the wire, which carries "payload":null. */
 	assert_int_equal(verify_with(env, strlen(env), &keys, now, &e), 0);
 	assert_non_null(e.payload);
@@ -552,55 +663,55 @@ static const struct {
 	const char *in;
 	const char *out; /* NULL: rejected */
 } payload_cases[] = {
-	{ "{}", "{}" },
-	{ " { \"a\" : [ 1 , 2 ] }\r\n\t", "{\"a\":[1,2]}" },
-	{ "{\"a\":\"x y\\t\"}", "{\"a\":\"x y\\t\"}" },
-	{ "\"<>&\"", "\"\\u003c\\u003e\\u0026\"" },
-	{ "[\"<\",\"a\\\"<\\\\\",\"&\"]", "[\"\\u003c\",\"a\\\"\\u003c\\\\\",\"\\u0026\"]" },
-	{ "\"\xE2\x80\xA8\xE2\x80\xA9\"", "\"\\u2028\\u2029\"" },
-	{ "\"\xE2\x80\xA7\xC3\xA9\xF0\x9F\x98\x80\"", "\"\xE2\x80\xA7\xC3\xA9\xF0\x9F\x98\x80\"" },
-	{ "\"\\/\\u00e9\\u003C\\uD83D\\uDE00\"", "\"\\/\\u00e9\\u003C\\uD83D\\uDE00\"" },
-	{ "[2.50, 1E+3, -0.0, 0, -1e-7]", "[2.50,1E+3,-0.0,0,-1e-7]" },
-	{ "null", "null" },
-	{ " true ", "true" },
-	{ "{\"b\":1,\"a\":2}", "{\"b\":1,\"a\":2}" },
-	{ "{\"k<\":\"v\"}", "{\"k\\u003c\":\"v\"}" },
-	{ "", NULL },
-	{ " ", NULL },
-	{ "{", NULL },
-	{ "{\"a\":1,}", NULL },
-	{ "[1,]", NULL },
-	{ "1 2", NULL },
-	{ "01", NULL },
-	{ "1.", NULL },
-	{ ".5", NULL },
-	{ "+1", NULL },
-	{ "1e", NULL },
-	{ "-", NULL },
-	{ "NaN", NULL },
-	{ "tru", NULL },
-	{ "nul", NULL },
-	{ "'a'", NULL },
-	{ "\"a", NULL },
-	{ "\"\\x\"", NULL },
-	{ "\"\\u12\"", NULL },
-	{ "\"\\u12G4\"", NULL },
-	{ "\"\\udc00\"", NULL },
-	{ "\"\\ud800x\"", NULL },
-	{ "\"\\ud800\\u0041\"", NULL },
-	{ "\"\t\"", NULL },
-	{ "\"\x7f\"", "\"\x7f\"" },
-	{ "\"\x80\"", NULL },
-	{ "\"\xC3\"", NULL },
-	{ "\"\xE0\x80\xAF\"", NULL },
-	{ "\"\xED\xA0\x80\"", NULL },
-	{ "\"\xF4\x90\x80\x80\"", NULL },
-	{ "\"\xF5\x80\x80\x80\"", NULL },
-	{ "{\"a\" 1}", NULL },
-	{ "{1:2}", NULL },
-	{ "[1 2]", NULL },
-	{ "{\"a\":1 \"b\":2}", NULL },
-	{ "\xC2\xA0{}", NULL },
+    {"{}", "{}"},
+    {" { \"a\" : [ 1 , 2 ] }\r\n\t", "{\"a\":[1,2]}"},
+    {"{\"a\":\"x y\\t\"}", "{\"a\":\"x y\\t\"}"},
+    {"\"<>&\"", "\"\\u003c\\u003e\\u0026\""},
+    {"[\"<\",\"a\\\"<\\\\\",\"&\"]", "[\"\\u003c\",\"a\\\"\\u003c\\\\\",\"\\u0026\"]"},
+    {"\"\xE2\x80\xA8\xE2\x80\xA9\"", "\"\\u2028\\u2029\""},
+    {"\"\xE2\x80\xA7\xC3\xA9\xF0\x9F\x98\x80\"", "\"\xE2\x80\xA7\xC3\xA9\xF0\x9F\x98\x80\""},
+    {"\"\\/\\u00e9\\u003C\\uD83D\\uDE00\"", "\"\\/\\u00e9\\u003C\\uD83D\\uDE00\""},
+    {"[2.50, 1E+3, -0.0, 0, -1e-7]", "[2.50,1E+3,-0.0,0,-1e-7]"},
+    {"null", "null"},
+    {" true ", "true"},
+    {"{\"b\":1,\"a\":2}", "{\"b\":1,\"a\":2}"},
+    {"{\"k<\":\"v\"}", "{\"k\\u003c\":\"v\"}"},
+    {"", NULL},
+    {" ", NULL},
+    {"{", NULL},
+    {"{\"a\":1,}", NULL},
+    {"[1,]", NULL},
+    {"1 2", NULL},
+    {"01", NULL},
+    {"1.", NULL},
+    {".5", NULL},
+    {"+1", NULL},
+    {"1e", NULL},
+    {"-", NULL},
+    {"NaN", NULL},
+    {"tru", NULL},
+    {"nul", NULL},
+    {"'a'", NULL},
+    {"\"a", NULL},
+    {"\"\\x\"", NULL},
+    {"\"\\u12\"", NULL},
+    {"\"\\u12G4\"", NULL},
+    {"\"\\udc00\"", NULL},
+    {"\"\\ud800x\"", NULL},
+    {"\"\\ud800\\u0041\"", NULL},
+    {"\"\t\"", NULL},
+    {"\"\x7f\"", "\"\x7f\""},
+    {"\"\x80\"", NULL},
+    {"\"\xC3\"", NULL},
+    {"\"\xE0\x80\xAF\"", NULL},
+    {"\"\xED\xA0\x80\"", NULL},
+    {"\"\xF4\x90\x80\x80\"", NULL},
+    {"\"\xF5\x80\x80\x80\"", NULL},
+    {"{\"a\" 1}", NULL},
+    {"{1:2}", NULL},
+    {"[1 2]", NULL},
+    {"{\"a\":1 \"b\":2}", NULL},
+    {"\xC2\xA0{}", NULL},
 };
 
 static void test_payload_transform(void **state)
@@ -644,7 +755,8 @@ static char *nested(size_t depth, const char *open, const char *close, const cha
 static void test_depth_bound(void **state)
 {
 	_cleanup_free_ char *a64 = nested(64, "[", "]", "1"), *a65 = nested(65, "[", "]", "1");
-	_cleanup_free_ char *o64 = nested(64, "{\"a\":", "}", "[]"), *o65 = nested(64, "{\"a\":", "}", "[[]]");
+	_cleanup_free_ char *o64 = nested(64, "{\"a\":", "}", "[]"),
+			    *o65 = nested(64, "{\"a\":", "}", "[[]]");
 	_cleanup_free_ char *huge = nested(100000, "[", "]", "");
 	struct json_scan s;
 
@@ -666,7 +778,8 @@ static void test_depth_bound(void **state)
 
 static void test_scan_members(void **state)
 {
-	static const char doc[] = " {\"a\" : 1, \"b\\u0000c\":[true,{\"a\":2}] ,\"s\":\"x\\\"}\" , \"n\":null}  ";
+	static const char doc[] =
+	    " {\"a\" : 1, \"b\\u0000c\":[true,{\"a\":2}] ,\"s\":\"x\\\"}\" , \"n\":null}  ";
 	struct json_scan s;
 	const struct json_member *m;
 
@@ -708,19 +821,19 @@ static const struct {
 	const char *value; /* NULL: rejected */
 	size_t len;
 } unescape_cases[] = {
-	{ "\"\"", "", 0 },
-	{ "\"\\u0065vt_1\"", "evt_1", 5 },
-	{ "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8 },
-	{ "\"\\u00e9\"", "\xC3\xA9", 2 },
-	{ "\"\\u20AC\"", "\xE2\x82\xAC", 3 },
-	{ "\"\\uD83D\\uDE00\"", "\xF0\x9F\x98\x80", 4 },
-	{ "\"\\ud83d\\ude00\"", "\xF0\x9F\x98\x80", 4 },
-	{ "\"\\uDE00\"", NULL, 0 },
-	{ "\"\\uD83D\"", NULL, 0 },
-	{ "\"\\uD83D\\n\"", NULL, 0 },
-	{ "\"abc", NULL, 0 },
-	{ "\"a\"b", NULL, 0 },
-	{ "abc", NULL, 0 },
+    {"\"\"", "", 0},
+    {"\"\\u0065vt_1\"", "evt_1", 5},
+    {"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8},
+    {"\"\\u00e9\"", "\xC3\xA9", 2},
+    {"\"\\u20AC\"", "\xE2\x82\xAC", 3},
+    {"\"\\uD83D\\uDE00\"", "\xF0\x9F\x98\x80", 4},
+    {"\"\\ud83d\\ude00\"", "\xF0\x9F\x98\x80", 4},
+    {"\"\\uDE00\"", NULL, 0},
+    {"\"\\uD83D\"", NULL, 0},
+    {"\"\\uD83D\\n\"", NULL, 0},
+    {"\"abc", NULL, 0},
+    {"\"a\"b", NULL, 0},
+    {"abc", NULL, 0},
 };
 
 static void test_unescape(void **state)
@@ -728,7 +841,8 @@ static void test_unescape(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(unescape_cases); i++) {
 		char out[16];
 		size_t n = 99;
-		int r = json_string_unescape(unescape_cases[i].token, strlen(unescape_cases[i].token), out, sizeof(out), &n);
+		int r = json_string_unescape(unescape_cases[i].token,
+					     strlen(unescape_cases[i].token), out, sizeof(out), &n);
 		if (!unescape_cases[i].value) {
 			assert_int_equal(r, -EINVAL);
 			continue;
@@ -767,9 +881,15 @@ static void test_header_safe_and_id(void **state)
 	/* SI refuses non-header-safe values rather than mis-encoding them. */
 	char *si = NULL;
 	size_t n;
-	assert_int_equal(envelope_signing_input("t", "e<1", "n", "2025-01-15T10:30:00Z", "{}", 2, &si, &n), -EINVAL);
-	assert_int_equal(envelope_signing_input("t", "e1", "n", "2025-01-15 10:30:00Z", "{}", 2, &si, &n), -EINVAL);
-	assert_int_equal(envelope_signing_input("t", "e1", "n", "2025-01-15T10:30:00Z", "{", 1, &si, &n), -EINVAL);
+	assert_int_equal(
+	    envelope_signing_input("t", "e<1", "n", "2025-01-15T10:30:00Z", "{}", 2, &si, &n),
+	    -EINVAL);
+	assert_int_equal(
+	    envelope_signing_input("t", "e1", "n", "2025-01-15 10:30:00Z", "{}", 2, &si, &n),
+	    -EINVAL);
+	assert_int_equal(
+	    envelope_signing_input("t", "e1", "n", "2025-01-15T10:30:00Z", "{", 1, &si, &n),
+	    -EINVAL);
 	assert_null(si);
 }
 
@@ -777,18 +897,21 @@ static void test_time_in_si(void **state)
 {
 	/* The TIME table of §6.3, observed through SI. */
 	static const char *const tt[][2] = {
-		{ "2025-01-15T10:30:00Z", "2025-01-15T10:30:00Z" },
-		{ "2025-01-15T10:30:00.250000Z", "2025-01-15T10:30:00.25Z" },
-		{ "2025-01-15T10:30:00.000Z", "2025-01-15T10:30:00Z" },
-		{ "2025-01-15T10:30:00+00:00", "2025-01-15T10:30:00Z" },
-		{ "2025-01-15T12:30:00+02:00", "2025-01-15T12:30:00+02:00" },
-		{ "2025-01-15T12:30:00.100200300400+02:00", "2025-01-15T12:30:00.1002003+02:00" },
+	    {"2025-01-15T10:30:00Z", "2025-01-15T10:30:00Z"},
+	    {"2025-01-15T10:30:00.250000Z", "2025-01-15T10:30:00.25Z"},
+	    {"2025-01-15T10:30:00.000Z", "2025-01-15T10:30:00Z"},
+	    {"2025-01-15T10:30:00+00:00", "2025-01-15T10:30:00Z"},
+	    {"2025-01-15T12:30:00+02:00", "2025-01-15T12:30:00+02:00"},
+	    {"2025-01-15T12:30:00.100200300400+02:00", "2025-01-15T12:30:00.1002003+02:00"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(tt); i++) {
 		_cleanup_free_ char *si = NULL, *want = NULL;
 		size_t n;
-		assert_int_equal(envelope_signing_input("t", "e", "n", tt[i][0], "{}", 2, &si, &n), 0);
-		assert_true(asprintf(&want, "{\"event_type\":\"t\",\"event_id\":\"e\",\"issued_at\":\"%s\",\"nonce\":\"n\",\"payload\":{}}",
+		assert_int_equal(envelope_signing_input("t", "e", "n", tt[i][0], "{}", 2, &si, &n),
+				 0);
+		assert_true(asprintf(&want,
+				     "{\"event_type\":\"t\",\"event_id\":\"e\",\"issued_at\":\"%"
+				     "s\",\"nonce\":\"n\",\"payload\":{}}",
 				     tt[i][1]) > 0);
 		assert_string_equal(si, want);
 	}
@@ -797,23 +920,24 @@ static void test_time_in_si(void **state)
 static void test_roundtrip(void **state)
 {
 	static const char *const payloads[] = {
-		"{}",
-		"{\"metadata\":{\"owner\":\"a <b> & c \xE2\x80\xA8\"},\"n\":[1,2.50,-0.0,1E+3]}",
-		"  {\n \"x\" : \"\\u003c\" }  ",
-		"[]",
-		"\"just a string\"",
+	    "{}",
+	    "{\"metadata\":{\"owner\":\"a <b> & c \xE2\x80\xA8\"},\"n\":[1,2.50,-0.0,1E+3]}",
+	    "  {\n \"x\" : \"\\u003c\" }  ",
+	    "[]",
+	    "\"just a string\"",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(payloads); i++) {
-		_cleanup_free_ char *env = make("node_state_updated", "evt_9", "abc", "2025-01-15T10:30:59.5+00:00", payloads[i]);
+		_cleanup_free_ char *env = make("node_state_updated", "evt_9", "abc",
+						"2025-01-15T10:30:59.5+00:00", payloads[i]);
 		assert_int_equal(verify(env), 0);
 	}
 }
 
 static void test_reject_strings(void **state)
 {
-	static const char *const names[] = { "malformed", "missing_field", "not_header_safe", "bad_id", "stale",
-					     "future", "bad_signature_encoding", "bad_signature", "replay",
-					     "nonce_store_full" };
+	static const char *const names[] = {
+	    "malformed", "missing_field",	   "not_header_safe", "bad_id", "stale",
+	    "future",	 "bad_signature_encoding", "bad_signature",   "replay", "nonce_store_full"};
 	assert_int_equal(ELEMENTSOF(names), _ENVELOPE_REJECT_MAX);
 	for (int r = 0; r < _ENVELOPE_REJECT_MAX; r++)
 		assert_string_equal(envelope_reject_to_string(r), names[r]);
@@ -823,29 +947,29 @@ static void test_reject_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vector1),
-		cmocka_unit_test(test_vector2),
-		cmocka_unit_test(test_vector_negatives),
-		cmocka_unit_test(test_vector_reindent),
-		cmocka_unit_test(test_sign_reproduces_vectors),
-		cmocka_unit_test(test_staleness),
-		cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_nonce_store_full),
-		cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_rejections),
-		cmocka_unit_test(test_long_fields),
-		cmocka_unit_test(test_escaped_header_fields),
-		cmocka_unit_test(test_absent_payload),
-		cmocka_unit_test(test_every_prefix_rejected),
-		cmocka_unit_test(test_every_byte_flip_rejected),
-		cmocka_unit_test(test_payload_transform),
-		cmocka_unit_test(test_depth_bound),
-		cmocka_unit_test(test_scan_members),
-		cmocka_unit_test(test_unescape),
-		cmocka_unit_test(test_header_safe_and_id),
-		cmocka_unit_test(test_time_in_si),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_reject_strings),
+	    cmocka_unit_test(test_vector1),
+	    cmocka_unit_test(test_vector2),
+	    cmocka_unit_test(test_vector_negatives),
+	    cmocka_unit_test(test_vector_reindent),
+	    cmocka_unit_test(test_sign_reproduces_vectors),
+	    cmocka_unit_test(test_staleness),
+	    cmocka_unit_test(test_replay),
+	    cmocka_unit_test(test_nonce_store_full),
+	    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_rejections),
+	    cmocka_unit_test(test_long_fields),
+	    cmocka_unit_test(test_escaped_header_fields),
+	    cmocka_unit_test(test_absent_payload),
+	    cmocka_unit_test(test_every_prefix_rejected),
+	    cmocka_unit_test(test_every_byte_flip_rejected),
+	    cmocka_unit_test(test_payload_transform),
+	    cmocka_unit_test(test_depth_bound),
+	    cmocka_unit_test(test_scan_members),
+	    cmocka_unit_test(test_unescape),
+	    cmocka_unit_test(test_header_safe_and_id),
+	    cmocka_unit_test(test_time_in_si),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_reject_strings),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

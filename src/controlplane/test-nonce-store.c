@@ -13,7 +13,7 @@
 
 static struct timestamp ts(int64_t sec, uint32_t nsec)
 {
-	return (struct timestamp){ .sec = sec, .nsec = nsec };
+	return (struct timestamp){.sec = sec, .nsec = nsec};
 }
 
 #define T0 1736937000
@@ -124,11 +124,11 @@ static void test_default_capacity_fills(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_replay),
-		cmocka_unit_test(test_ttl_boundary),
-		cmocka_unit_test(test_capacity_and_purge_interval),
-		cmocka_unit_test(test_purge_rate_limited),
-		cmocka_unit_test(test_default_capacity_fills),
+	    cmocka_unit_test(test_replay),
+	    cmocka_unit_test(test_ttl_boundary),
+	    cmocka_unit_test(test_capacity_and_purge_interval),
+	    cmocka_unit_test(test_purge_rate_limited),
+	    cmocka_unit_test(test_default_capacity_fills),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

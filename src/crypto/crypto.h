@@ -5,12 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WG_KEY_LEN 32
-#define ED25519_KEY_LEN 32
-#define ED25519_SIG_LEN 64
+#define WG_KEY_LEN	  32
+#define ED25519_KEY_LEN	  32
+#define ED25519_SIG_LEN	  64
 #define AES_GCM_NONCE_LEN 12
-#define AES_GCM_TAG_LEN 16
-#define SHA256_LEN 32
+#define AES_GCM_TAG_LEN	  16
+#define SHA256_LEN	  32
 
 /* 32 random bytes from the kernel CSPRNG, clamped (control-plane-api.md §11). */
 int wg_key_generate(uint8_t priv[WG_KEY_LEN]);

@@ -11,19 +11,19 @@
 #include "shared/json-util.h"
 #include "shared/macro.h"
 
-#define JWT_HEADER "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}"
+#define JWT_HEADER  "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}"
 #define HOOK_PREFIX "hooks/"
 
 static const char *const reject_table[_JWT_REJECT_MAX] = {
-	[JWT_REJECT_MALFORMED] = "malformed",
-	[JWT_REJECT_BAD_ALG] = "bad_alg",
-	[JWT_REJECT_BAD_SIGNATURE] = "bad_signature",
-	[JWT_REJECT_BAD_ISSUER] = "bad_issuer",
-	[JWT_REJECT_WRONG_NODE] = "wrong_node",
-	[JWT_REJECT_NOT_YET_VALID] = "not_yet_valid",
-	[JWT_REJECT_EXPIRED] = "expired",
-	[JWT_REJECT_LIFETIME] = "lifetime",
-	[JWT_REJECT_REVOKED] = "revoked",
+    [JWT_REJECT_MALFORMED] = "malformed",
+    [JWT_REJECT_BAD_ALG] = "bad_alg",
+    [JWT_REJECT_BAD_SIGNATURE] = "bad_signature",
+    [JWT_REJECT_BAD_ISSUER] = "bad_issuer",
+    [JWT_REJECT_WRONG_NODE] = "wrong_node",
+    [JWT_REJECT_NOT_YET_VALID] = "not_yet_valid",
+    [JWT_REJECT_EXPIRED] = "expired",
+    [JWT_REJECT_LIFETIME] = "lifetime",
+    [JWT_REJECT_REVOKED] = "revoked",
 };
 
 const char *jwt_reject_to_string(enum jwt_reject r)
@@ -56,8 +56,8 @@ static bool id_valid(const char *s)
 	if (n < 1 || n > 128 || streq(s, ".") || streq(s, ".."))
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '.' || *s == '_' || *s == '~'))
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_' || *s == '~'))
 			return false;
 	return true;
 }
@@ -104,7 +104,8 @@ static int parse_claims(json_t *c, struct jwt_session **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	if ((r = dup_string(c, "sub", true, &s->sub)) < 0 || (r = dup_string(c, "email", false, &s->email)) < 0 ||
+	if ((r = dup_string(c, "sub", true, &s->sub)) < 0 ||
+	    (r = dup_string(c, "email", false, &s->email)) < 0 ||
 	    (r = dup_string(c, "node_id", true, &s->node_id)) < 0 ||
 	    (r = dup_string(c, "session_id", true, &s->session_id)) < 0)
 		return r;
@@ -119,7 +120,8 @@ static int parse_claims(json_t *c, struct jwt_session **ret)
 		s->actions = calloc(json_array_size(a), sizeof(char *));
 		if (!s->actions)
 			return -ENOMEM;
-		json_array_foreach(a, i, v) {
+		json_array_foreach(a, i, v)
+		{
 			if (!json_is_string(v))
 				return -EINVAL;
 			s->actions[i] = strdup(json_string_value(v));
@@ -149,9 +151,9 @@ static int parse_claims(json_t *c, struct jwt_session **ret)
 		return -EBADMSG;                                                                   \
 	} while (0)
 
-int jwt_verify(const char *token, size_t len, const struct signing_keys *keys, const char *local_node_id,
-	       struct timestamp now, jwt_revoked_fn is_revoked, void *userdata, struct jwt_session **ret,
-	       enum jwt_reject *ret_reason)
+int jwt_verify(const char *token, size_t len, const struct signing_keys *keys,
+	       const char *local_node_id, struct timestamp now, jwt_revoked_fn is_revoked,
+	       void *userdata, struct jwt_session **ret, enum jwt_reject *ret_reason)
 {
 	_cleanup_(jwt_session_freep) struct jwt_session *s = NULL;
 	_cleanup_json_ json_t *header = NULL, *claims = NULL;
@@ -224,7 +226,8 @@ bool jwt_action_pattern_match(const char *pattern, const char *action)
 	if (streq(pattern, "*"))
 		return true;
 	if (streq(pattern, HOOK_PREFIX "*"))
-		return strneq(action, HOOK_PREFIX, STRLEN(HOOK_PREFIX)) && action[STRLEN(HOOK_PREFIX)] != 0;
+		return strneq(action, HOOK_PREFIX, STRLEN(HOOK_PREFIX)) &&
+		       action[STRLEN(HOOK_PREFIX)] != 0;
 	n = strlen(pattern);
 	/* "<prefix>.*" with a non-empty prefix covers built-ins only, never hooks. */
 	if (n >= 3 && pattern[n - 2] == '.' && pattern[n - 1] == '*') {

@@ -10,20 +10,20 @@
 
 struct signing_keys;
 
-#define JWT_MAX_LEN 16384
-#define JWT_LEEWAY_SEC 60
+#define JWT_MAX_LEN	     16384
+#define JWT_LEEWAY_SEC	     60
 #define JWT_MAX_LIFETIME_SEC 86400
 
 enum jwt_reject {
-	JWT_REJECT_MALFORMED,     /* not three base64url segments of JSON objects, bad claim types */
-	JWT_REJECT_BAD_ALG,       /* header alg is not EdDSA */
+	JWT_REJECT_MALFORMED, /* not three base64url segments of JSON objects, bad claim types */
+	JWT_REJECT_BAD_ALG,   /* header alg is not EdDSA */
 	JWT_REJECT_BAD_SIGNATURE, /* not 64 bytes, or no usable key verifies it */
-	JWT_REJECT_BAD_ISSUER,    /* iss != plexsphere */
-	JWT_REJECT_WRONG_NODE,    /* node_id is not the local node */
+	JWT_REJECT_BAD_ISSUER,	  /* iss != plexsphere */
+	JWT_REJECT_WRONG_NODE,	  /* node_id is not the local node */
 	JWT_REJECT_NOT_YET_VALID, /* iat > now + 60 */
-	JWT_REJECT_EXPIRED,       /* now >= exp + 60 */
-	JWT_REJECT_LIFETIME,      /* exp - iat > 86400 */
-	JWT_REJECT_REVOKED,       /* session_id is revoked */
+	JWT_REJECT_EXPIRED,	  /* now >= exp + 60 */
+	JWT_REJECT_LIFETIME,	  /* exp - iat > 86400 */
+	JWT_REJECT_REVOKED,	  /* session_id is revoked */
 	_JWT_REJECT_MAX,
 };
 
@@ -53,12 +53,12 @@ typedef bool (*jwt_revoked_fn)(const char *session_id, void *userdata);
 /* Verifies token (len bytes) per §10 for local_node_id at now (seconds are used). is_revoked may
  * be NULL (nothing revoked). 0 with *ret set; -EBADMSG with *ret_reason set on rejection
  * (*ret_reason may be NULL); -ENOMEM. */
-int jwt_verify(const char *token, size_t len, const struct signing_keys *keys, const char *local_node_id,
-	       struct timestamp now, jwt_revoked_fn is_revoked, void *userdata, struct jwt_session **ret,
-	       enum jwt_reject *ret_reason);
+int jwt_verify(const char *token, size_t len, const struct signing_keys *keys,
+	       const char *local_node_id, struct timestamp now, jwt_revoked_fn is_revoked,
+	       void *userdata, struct jwt_session **ret, enum jwt_reject *ret_reason);
 
-/* §10 pattern match: "*"; "hooks/" + "*" (every name starting with hooks/); "<prefix>.*" (built-ins,
- * names not starting with hooks/, that start with "<prefix>."), otherwise exact. */
+/* §10 pattern match: "*"; "hooks/" + "*" (every name starting with hooks/); "<prefix>.*"
+ * (built-ins, names not starting with hooks/, that start with "<prefix>."), otherwise exact. */
 bool jwt_action_pattern_match(const char *pattern, const char *action);
 /* True when any of the session's patterns matches action (hooks named "hooks/<name>"). */
 bool jwt_session_allows(const struct jwt_session *s, const char *action);

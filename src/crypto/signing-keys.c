@@ -24,8 +24,8 @@ static bool previous_usable(const struct signing_keys *k, struct timestamp now)
 	return k->has_previous && k->has_expiry && timestamp_cmp(now, k->transition_expires) < 0;
 }
 
-int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg, size_t len,
-			const uint8_t sig[ED25519_SIG_LEN])
+int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg,
+			size_t len, const uint8_t sig[ED25519_SIG_LEN])
 {
 	if (ed25519_verify(k->current, msg, len, sig) == 0)
 		return 0;
@@ -44,7 +44,7 @@ bool signing_keys_expire(struct signing_keys *k, struct timestamp now)
 	explicit_bzero(k->previous, sizeof(k->previous));
 	k->has_previous = false;
 	k->has_expiry = false;
-	k->transition_expires = (struct timestamp){ 0 };
+	k->transition_expires = (struct timestamp){0};
 	return true;
 }
 
@@ -63,8 +63,8 @@ bool signing_keys_equal(const struct signing_keys *a, const struct signing_keys 
 	return true;
 }
 
-static int key_member(json_t *j, const char *name, bool required, uint8_t out[ED25519_KEY_LEN], bool *ret_has,
-		      char *err, size_t errlen)
+static int key_member(json_t *j, const char *name, bool required, uint8_t out[ED25519_KEY_LEN],
+		      bool *ret_has, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(j, name);
 
@@ -112,7 +112,7 @@ int signing_keys_from_json(struct json_t *j, struct signing_keys *ret, char *err
 		/* 0001-01-01T00:00:00Z is the wire's "unset" (§1.2). */
 		k.has_expiry = !timestamp_is_unset(k.transition_expires);
 		if (!k.has_expiry)
-			k.transition_expires = (struct timestamp){ 0 };
+			k.transition_expires = (struct timestamp){0};
 	}
 	*ret = k;
 	return 0;
@@ -136,7 +136,8 @@ struct json_t *signing_keys_to_json(const struct signing_keys *k)
 	}
 	if (k->has_expiry) {
 		char t[RFC3339_MAX];
-		if (rfc3339_format(k->transition_expires, k->transition_expires.nsec ? 9 : 0, t) < 0 ||
+		if (rfc3339_format(k->transition_expires, k->transition_expires.nsec ? 9 : 0, t) <
+			0 ||
 		    json_object_set_new(j, "transition_expires", json_string(t)) < 0)
 			goto fail;
 	}

@@ -19,9 +19,10 @@ struct signing_keys {
 
 /* Verifies with current; on failure with previous when held and now < transition_expires
  * (previous without expiry is never used). 0, or -EBADMSG. */
-int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg, size_t len,
-			const uint8_t sig[ED25519_SIG_LEN]);
-/* Drops previous once now >= transition_expires. Returns true when something changed. */
+int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg,
+			size_t len, const uint8_t sig[ED25519_SIG_LEN]);
+/* Drops previous (and the expiry) once now >= transition_expires; a previous key without expiry
+ * is left alone (it is never used). Returns true when something changed. */
 bool signing_keys_expire(struct signing_keys *k, struct timestamp now);
 bool signing_keys_equal(const struct signing_keys *a, const struct signing_keys *b);
 /* JSON {current, previous?, transition_expires?} as in §8.4, both directions. */

@@ -18,19 +18,20 @@
 #include "shared/macro.h"
 
 static const char VECTOR1_SI[] =
-	"{\"event_type\":\"node_state_updated\",\"event_id\":\"evt_000042\",\"issued_at\":\"2025-01"
-	"-15T10:30:00.25Z\",\"nonce\":\"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\"payload\":{\"metadata\""
-	":{\"env\":\"prod\",\"owner\":\"ops \\u0026 sre \\u003cteam\\u003e\"},\"data\":[{\"key\":\""
-	"app-config\",\"content_type\":\"application/json\",\"payload\":{\"port\":8443,\"tls\":true"
-	"},\"version\":3,\"updated_at\":\"2025-01-15T10:29:59Z\"}]}}";
+    "{\"event_type\":\"node_state_updated\",\"event_id\":\"evt_000042\",\"issued_at\":\"2025-01"
+    "-15T10:30:00.25Z\",\"nonce\":\"6f1c2a9be4d058731b0e4d2c9a7f3e15\",\"payload\":{\"metadata\""
+    ":{\"env\":\"prod\",\"owner\":\"ops \\u0026 sre \\u003cteam\\u003e\"},\"data\":[{\"key\":\""
+    "app-config\",\"content_type\":\"application/json\",\"payload\":{\"port\":8443,\"tls\":true"
+    "},\"version\":3,\"updated_at\":\"2025-01-15T10:29:59Z\"}]}}";
 
 /* §6.7 key. */
-#define SEED_HEX "85fba794bc042df7045907b8e467383dde7f453a51e5e4b59dd1d797c162097f"
-#define PUB_HEX "549226aa94cb24354c08d4deebc976026a7a42ccb08473bf6bf28fa951c1f1b4"
-#define PUB_KEY32 "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
+#define SEED_HEX   "85fba794bc042df7045907b8e467383dde7f453a51e5e4b59dd1d797c162097f"
+#define PUB_HEX	   "549226aa94cb24354c08d4deebc976026a7a42ccb08473bf6bf28fa951c1f1b4"
+#define PUB_KEY32  "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
 #define SI1_SHA256 "e72dac63e49b462f14287ed4b45cd1bc1c36ee6b3c04585346efc8801ce40a43"
 #define SIG1_HEX                                                                                   \
-	"15de4f0257a7e41264638607c271c1d2b38656bb3f987d772a710e6518c34c5a6674087b396b376db840c6a2fc6591de80fc56595090f2e2ff9a8cd29f0b6208"
+	"15de4f0257a7e41264638607c271c1d2b38656bb3f987d772a710e6518c34c5a6674087b396b376db840c6a2" \
+	"fc6591de80fc56595090f2e2ff9a8cd29f0b6208"
 
 static void unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -44,10 +45,11 @@ static const struct {
 	const char *priv_b64; /* NULL where the spec gives none */
 	const char *pub_b64;
 } wg_vectors[] = {
-	{ "889b48cfe0b2ccbb034314c83a40cc748355c3dd1cc72ad6436f94ac29047a7d",
-	  "iJtIz+CyzLsDQxTIOkDMdINVw90cxyrWQ2+UrCkEen0=", "VvIv3Flgc+aaBq2gpLRGHZKTKe/Ol15jnF8TnwgPRj8=" },
-	{ "885baee931448adc58145f30e641b7b652f5004f76f2a8bff801d04eac0fac4d", NULL,
-	  "YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=" },
+    {"889b48cfe0b2ccbb034314c83a40cc748355c3dd1cc72ad6436f94ac29047a7d",
+     "iJtIz+CyzLsDQxTIOkDMdINVw90cxyrWQ2+UrCkEen0=",
+     "VvIv3Flgc+aaBq2gpLRGHZKTKe/Ol15jnF8TnwgPRj8="},
+    {"885baee931448adc58145f30e641b7b652f5004f76f2a8bff801d04eac0fac4d", NULL,
+     "YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY="},
 };
 
 static void test_wg_public(void **state)
@@ -120,7 +122,8 @@ static void test_ed25519_mutations(void **state)
 	/* Every single-bit flip of the signature fails; so does one of the message. */
 	for (size_t i = 0; i < 64; i++) {
 		sig[i] ^= 0x01;
-		assert_int_equal(ed25519_verify(pub, VECTOR1_SI, strlen(VECTOR1_SI), sig), -EBADMSG);
+		assert_int_equal(ed25519_verify(pub, VECTOR1_SI, strlen(VECTOR1_SI), sig),
+				 -EBADMSG);
 		sig[i] ^= 0x01;
 	}
 	memcpy(si, VECTOR1_SI, sizeof(si));
@@ -147,14 +150,16 @@ static void test_ed25519_roundtrip(void **state)
 
 /* ---- §9 AES-256-GCM ---- */
 
-#define NSK_HEX "ca126f89ec41daa5353e80595fb734bbf3605037c4dfdfc921f6997a8b367d92"
-#define NSK_KEY32 "yhJviexB2qU1PoBZX7c0u/NgUDfE39/JIfaZeos2fZI="
+#define NSK_HEX	      "ca126f89ec41daa5353e80595fb734bbf3605037c4dfdfc921f6997a8b367d92"
+#define NSK_KEY32     "yhJviexB2qU1PoBZX7c0u/NgUDfE39/JIfaZeos2fZI="
 #define GCM_NONCE_HEX "11d3647a36a7122edccf0261"
 #define GCM_NONCE_B64 "EdNkejanEi7czwJh"
 #define GCM_PLAINTEXT "postgres://app:S3cr3t!@db.internal:5432/app"
-#define GCM_ENC_HEX "cb5c68533d00c6fa0602b5f087e163c21fa844daa2dcf45dbb06a0763407f52d2b27b0536494f5e93bcc4a"
+#define GCM_ENC_HEX                                                                                \
+	"cb5c68533d00c6fa0602b5f087e163c21fa844daa2dcf45dbb06a0763407f52d2b27b0536494f5e93bcc4a"
 #define GCM_TAG_HEX "8f2dd0f514d5b52446d091606460fe13"
-#define GCM_CT_B64 "y1xoUz0AxvoGArXwh+Fjwh+oRNqi3PRduwagdjQH9S0rJ7BTZJT16TvMSo8t0PUU1bUkRtCRYGRg/hM="
+#define GCM_CT_B64                                                                                 \
+	"y1xoUz0AxvoGArXwh+Fjwh+oRNqi3PRduwagdjQH9S0rJ7BTZJT16TvMSo8t0PUU1bUkRtCRYGRg/hM="
 
 struct gcm_fixture {
 	uint8_t key[32];
@@ -192,7 +197,8 @@ static void test_aes_gcm_vector(void **state)
 	assert_memory_equal(out, GCM_PLAINTEXT, 43);
 
 	/* Encryption with the same key and nonce reproduces ciphertext || tag. */
-	assert_int_equal(aes256gcm_encrypt(f.key, f.nonce, (const uint8_t *)GCM_PLAINTEXT, 43, out), 0);
+	assert_int_equal(aes256gcm_encrypt(f.key, f.nonce, (const uint8_t *)GCM_PLAINTEXT, 43, out),
+			 0);
 	assert_memory_equal(out, f.ct, 59);
 	free(f.ct);
 }
@@ -224,7 +230,7 @@ static void test_aes_gcm_tamper(void **state)
 
 static void test_aes_gcm_empty(void **state)
 {
-	uint8_t key[32] = { 1 }, nonce[12] = { 2 }, ct[16], out[1];
+	uint8_t key[32] = {1}, nonce[12] = {2}, ct[16], out[1];
 
 	assert_int_equal(aes256gcm_encrypt(key, nonce, NULL, 0, ct), 0);
 	assert_int_equal(aes256gcm_decrypt(key, nonce, ct, 16, out), 0);
@@ -238,9 +244,9 @@ static const struct {
 	const char *data;
 	const char *hex;
 } sha_vectors[] = {
-	{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
-	{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
-	{ VECTOR1_SI, SI1_SHA256 },
+    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {VECTOR1_SI, SI1_SHA256},
 };
 
 static void test_sha256(void **state)
@@ -251,7 +257,8 @@ static void test_sha256(void **state)
 		char path[] = "/tmp/plexd-test-sha-XXXXXX";
 		int fd;
 
-		assert_int_equal(sha256_buf(sha_vectors[i].data, strlen(sha_vectors[i].data), d), 0);
+		assert_int_equal(sha256_buf(sha_vectors[i].data, strlen(sha_vectors[i].data), d),
+				 0);
 		sha256_format(d, fmt);
 		snprintf(want, sizeof(want), "sha256:%s", sha_vectors[i].hex);
 		assert_string_equal(fmt, want);
@@ -303,7 +310,7 @@ static void test_memeq(void **state)
 
 static struct timestamp ts(int64_t sec)
 {
-	return (struct timestamp){ .sec = sec };
+	return (struct timestamp){.sec = sec};
 }
 
 /* K1 = §6.7 key, K2 = a fresh key; msg signed by both. */
@@ -330,32 +337,38 @@ static void test_signing_keys_verify(void **state)
 		int64_t now;
 		int want_k1; /* result for a K1 signature with current = K2, previous = K1 */
 	} cases[] = {
-		{ true, true, T - 86400, 0 },
-		{ true, true, T - 1, 0 },
-		{ true, true, T, -EBADMSG }, /* now < T required */
-		{ true, true, T + 1, -EBADMSG },
-		{ true, false, T - 86400, -EBADMSG }, /* previous without expiry: never */
-		{ false, true, T - 1, -EBADMSG },
+	    {true, true, T - 86400, 0},
+	    {true, true, T - 1, 0},
+	    {true, true, T, -EBADMSG}, /* now < T required */
+	    {true, true, T + 1, -EBADMSG},
+	    {true, false, T - 86400, -EBADMSG}, /* previous without expiry: never */
+	    {false, true, T - 1, -EBADMSG},
 	};
 
 	keyset_load(&f);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		struct signing_keys k = { .has_previous = cases[i].has_previous, .has_expiry = cases[i].has_expiry,
-					  .transition_expires = ts(T) };
+		struct signing_keys k = {.has_previous = cases[i].has_previous,
+					 .has_expiry = cases[i].has_expiry,
+					 .transition_expires = ts(T)};
 		memcpy(k.current, f.pub2, 32);
 		if (k.has_previous)
 			memcpy(k.previous, f.pub1, 32);
-		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "m", 1, f.sig1), cases[i].want_k1);
+		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "m", 1, f.sig1),
+				 cases[i].want_k1);
 		/* The current key always verifies; neither verifies a wrong message. */
 		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "m", 1, f.sig2), 0);
-		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "n", 1, f.sig2), -EBADMSG);
+		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "n", 1, f.sig2),
+				 -EBADMSG);
 	}
 }
 
 static void test_signing_keys_expire_equal(void **state)
 {
 	struct keyset_fixture f;
-	struct signing_keys k = { .has_previous = true, .has_expiry = true, .transition_expires = ts(1000) }, k2;
+	struct signing_keys k = {.has_previous = true,
+				 .has_expiry = true,
+				 .transition_expires = ts(1000)},
+			    k2;
 
 	keyset_load(&f);
 	memcpy(k.current, f.pub2, 32);
@@ -385,21 +398,25 @@ static const struct {
 	int want;
 	bool has_previous, has_expiry;
 } keys_json_cases[] = {
-	{ "{\"current\":\"" PUB_KEY32 "\"}", 0, false, false },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"previous\":null,\"transition_expires\":null}", 0, false, false },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32 "\",\"transition_expires\":\"2025-01-16T10:30:00Z\"}",
-	  0, true, true },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32 "\"}", 0, true, false },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32 "\",\"transition_expires\":\"0001-01-01T00:00:00Z\"}",
-	  0, true, false },
-	{ "{}", -EINVAL, false, false },
-	{ "{\"current\":null}", -EINVAL, false, false },
-	{ "{\"current\":\"VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8b==\"}", -EINVAL, false, false },
-	{ "{\"current\":\"VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ\"}", -EINVAL, false, false },
-	{ "{\"current\":42}", -EINVAL, false, false },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"previous\":\"x\"}", -EINVAL, false, false },
-	{ "{\"current\":\"" PUB_KEY32 "\",\"transition_expires\":\"2025-01-16 10:30:00Z\"}", -EINVAL, false, false },
-	{ "[]", -EINVAL, false, false },
+    {"{\"current\":\"" PUB_KEY32 "\"}", 0, false, false},
+    {"{\"current\":\"" PUB_KEY32 "\",\"previous\":null,\"transition_expires\":null}", 0, false,
+     false},
+    {"{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32
+     "\",\"transition_expires\":\"2025-01-16T10:30:00Z\"}",
+     0, true, true},
+    {"{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32 "\"}", 0, true, false},
+    {"{\"current\":\"" PUB_KEY32 "\",\"previous\":\"" PUB_KEY32
+     "\",\"transition_expires\":\"0001-01-01T00:00:00Z\"}",
+     0, true, false},
+    {"{}", -EINVAL, false, false},
+    {"{\"current\":null}", -EINVAL, false, false},
+    {"{\"current\":\"VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8b==\"}", -EINVAL, false, false},
+    {"{\"current\":\"VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ\"}", -EINVAL, false, false},
+    {"{\"current\":42}", -EINVAL, false, false},
+    {"{\"current\":\"" PUB_KEY32 "\",\"previous\":\"x\"}", -EINVAL, false, false},
+    {"{\"current\":\"" PUB_KEY32 "\",\"transition_expires\":\"2025-01-16 10:30:00Z\"}", -EINVAL,
+     false, false},
+    {"[]", -EINVAL, false, false},
 };
 
 static void test_signing_keys_json(void **state)
@@ -434,20 +451,20 @@ static void test_signing_keys_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wg_public),
-		cmocka_unit_test(test_wg_generate_clamped),
-		cmocka_unit_test(test_ed25519_vector),
-		cmocka_unit_test(test_ed25519_mutations),
-		cmocka_unit_test(test_ed25519_roundtrip),
-		cmocka_unit_test(test_aes_gcm_vector),
-		cmocka_unit_test(test_aes_gcm_tamper),
-		cmocka_unit_test(test_aes_gcm_empty),
-		cmocka_unit_test(test_sha256),
-		cmocka_unit_test(test_sha256_file_large),
-		cmocka_unit_test(test_memeq),
-		cmocka_unit_test(test_signing_keys_verify),
-		cmocka_unit_test(test_signing_keys_expire_equal),
-		cmocka_unit_test(test_signing_keys_json),
+	    cmocka_unit_test(test_wg_public),
+	    cmocka_unit_test(test_wg_generate_clamped),
+	    cmocka_unit_test(test_ed25519_vector),
+	    cmocka_unit_test(test_ed25519_mutations),
+	    cmocka_unit_test(test_ed25519_roundtrip),
+	    cmocka_unit_test(test_aes_gcm_vector),
+	    cmocka_unit_test(test_aes_gcm_tamper),
+	    cmocka_unit_test(test_aes_gcm_empty),
+	    cmocka_unit_test(test_sha256),
+	    cmocka_unit_test(test_sha256_file_large),
+	    cmocka_unit_test(test_memeq),
+	    cmocka_unit_test(test_signing_keys_verify),
+	    cmocka_unit_test(test_signing_keys_expire_equal),
+	    cmocka_unit_test(test_signing_keys_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
