@@ -933,7 +933,8 @@ int httpd_new(sd_event *event, const struct httpd_config *c, struct httpd **ret)
 	r = sd_event_add_io(event, &h->io, di->epoll_fd, EPOLLIN, on_mhd_io, h);
 	if (r < 0)
 		return r;
-	r = sd_event_add_time(event, &h->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_mhd_timer, h);
+	/* Accuracy 1 µs: MHD asks for 0 when it has buffered work, which must not wait 250 ms. */
+	r = sd_event_add_time(event, &h->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_mhd_timer, h);
 	if (r < 0)
 		return r;
 	(void)sd_event_source_set_description(h->io, "httpd-io");
