@@ -916,7 +916,7 @@ int envelope_verify(const char *data, size_t len, const struct signing_keys *key
 		REJECT(ENVELOPE_REJECT_MALFORMED);
 
 	/* 7./8. Current key, or previous during its transition. */
-	if (signing_keys_verify(keys, now, si, si_len, sig) < 0)
+	if (signing_keys_verify_which(keys, now, si, si_len, sig, &e.by_previous_key) < 0)
 		REJECT(ENVELOPE_REJECT_BAD_SIGNATURE);
 
 	/* 9. Only now may the nonce enter the store, so forgeries cannot fill it. */

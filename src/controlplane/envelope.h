@@ -92,6 +92,9 @@ struct envelope {
 	 * is); NULL/0 when the member is absent. */
 	const char *payload;
 	size_t payload_len;
+	/* Verified with the previous key during its transition; the dispatcher must not accept
+	 * signing_key_rotated signed that way (agent.md §5.9). */
+	bool by_previous_key;
 };
 
 /* Header-safe string of §6.1: every byte in 0x20–0x7E and none of " \ < > &. */

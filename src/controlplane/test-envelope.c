@@ -389,6 +389,7 @@ static void test_keys(void **state)
 	_cleanup_free_ char *env =
 	    make("peer_removed", "evt_1", "n1", "2025-01-15T10:30:00Z", "{}");
 	struct signing_keys k = {};
+	struct envelope e;
 	uint8_t seed2[32];
 
 	/* Unknown key. */
@@ -401,7 +402,8 @@ static void test_keys(void **state)
 	assert_int_equal(verify_with(env, strlen(env), &k, now, NULL), REJ(BAD_SIGNATURE));
 	k.has_expiry = true;
 	k.transition_expires = at("2025-01-15T10:31:00.000000001Z");
-	assert_int_equal(verify_with(env, strlen(env), &k, now, NULL), 0);
+	assert_int_equal(verify_with(env, strlen(env), &k, now, &e), 0);
+	assert_true(e.by_previous_key);
 	k.transition_expires = at(NOW_TEXT);
 	assert_int_equal(verify_with(env, strlen(env), &k, now, NULL), REJ(BAD_SIGNATURE));
 	k.transition_expires = at("2025-01-15T10:00:00Z");
@@ -410,7 +412,8 @@ static void test_keys(void **state)
 	/* Current key still verifies while a previous one is held. */
 	memcpy(k.current, keys.current, 32);
 	assert_int_equal(ed25519_public_from_seed(seed2, k.previous), 0);
-	assert_int_equal(verify_with(env, strlen(env), &k, now, NULL), 0);
+	assert_int_equal(verify_with(env, strlen(env), &k, now, &e), 0);
+	assert_false(e.by_previous_key);
 }
 
 #define SIG88                                                                                      \

@@ -24,14 +24,26 @@ static bool previous_usable(const struct signing_keys *k, struct timestamp now)
 	return k->has_previous && k->has_expiry && timestamp_cmp(now, k->transition_expires) < 0;
 }
 
+int signing_keys_verify_which(const struct signing_keys *k, struct timestamp now, const void *msg,
+			      size_t len, const uint8_t sig[ED25519_SIG_LEN], bool *ret_by_previous)
+{
+	if (ed25519_verify(k->current, msg, len, sig) == 0) {
+		if (ret_by_previous)
+			*ret_by_previous = false;
+		return 0;
+	}
+	if (previous_usable(k, now) && ed25519_verify(k->previous, msg, len, sig) == 0) {
+		if (ret_by_previous)
+			*ret_by_previous = true;
+		return 0;
+	}
+	return -EBADMSG;
+}
+
 int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg,
 			size_t len, const uint8_t sig[ED25519_SIG_LEN])
 {
-	if (ed25519_verify(k->current, msg, len, sig) == 0)
-		return 0;
-	if (previous_usable(k, now) && ed25519_verify(k->previous, msg, len, sig) == 0)
-		return 0;
-	return -EBADMSG;
+	return signing_keys_verify_which(k, now, msg, len, sig, NULL);
 }
 
 bool signing_keys_expire(struct signing_keys *k, struct timestamp now)

@@ -21,6 +21,11 @@ struct signing_keys {
  * (previous without expiry is never used). 0, or -EBADMSG. */
 int signing_keys_verify(const struct signing_keys *k, struct timestamp now, const void *msg,
 			size_t len, const uint8_t sig[ED25519_SIG_LEN]);
+/* As signing_keys_verify(), and tells which key verified: *ret_by_previous is set on success
+ * (agent.md §5.9: signing_key_rotated must verify under the current key). */
+int signing_keys_verify_which(const struct signing_keys *k, struct timestamp now, const void *msg,
+			      size_t len, const uint8_t sig[ED25519_SIG_LEN],
+			      bool *ret_by_previous);
 /* Drops previous (and the expiry) once now >= transition_expires; a previous key without expiry
  * is left alone (it is never used). Returns true when something changed. */
 bool signing_keys_expire(struct signing_keys *k, struct timestamp now);

@@ -355,6 +355,15 @@ static void test_signing_keys_verify(void **state)
 			memcpy(k.previous, f.pub1, 32);
 		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "m", 1, f.sig1),
 				 cases[i].want_k1);
+		bool by_prev = !cases[i].want_k1;
+		assert_int_equal(
+		    signing_keys_verify_which(&k, ts(cases[i].now), "m", 1, f.sig1, &by_prev),
+		    cases[i].want_k1);
+		if (cases[i].want_k1 == 0)
+			assert_true(by_prev);
+		assert_int_equal(
+		    signing_keys_verify_which(&k, ts(cases[i].now), "m", 1, f.sig2, &by_prev), 0);
+		assert_false(by_prev);
 		/* The current key always verifies; neither verifies a wrong message. */
 		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "m", 1, f.sig2), 0);
 		assert_int_equal(signing_keys_verify(&k, ts(cases[i].now), "n", 1, f.sig2),
