@@ -681,6 +681,46 @@ static void test_free_with_open_stream(void **state)
 	server_stop();
 }
 
+/* An idle stream parks its connection: the loop must sleep, not spin (MHD returning 0 from
+ * the content reader without suspension would wake us continuously). */
+static void test_idle_stream_no_busy_loop(void **state)
+{
+	struct client_job j;
+	sd_event_source *s = NULL;
+	pthread_t t;
+	bool done = false;
+	int dispatched = 0;
+	uint64_t until;
+
+	server_start(false, 0, 0);
+	job_init(&j, "/stream");
+	j.done_fd = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(sd_event_add_io(srv.event, &s, j.done_fd, EPOLLIN, on_done, &done), 0);
+	assert_int_equal(pthread_create(&t, NULL, client_main, &j), 0);
+	while (!srv.stream)
+		assert_true(sd_event_run(srv.event, 10 * 1000) >= 0);
+	/* Settle: the first chunk is out and the stream is suspended. */
+	for (int i = 0; i < 5; i++)
+		(void)sd_event_run(srv.event, 20 * 1000);
+	until = mono_usec() + 500 * 1000;
+	while (mono_usec() < until) {
+		int r = sd_event_run(srv.event, 50 * 1000);
+		assert_true(r >= 0);
+		dispatched += r > 0;
+	}
+	assert_true(dispatched <= 3);
+	assert_int_equal(httpd_stream_write(srv.stream, "data: bye\n\n", 11), 0);
+	assert_int_equal(httpd_stream_finish(srv.stream), 0);
+	loop_until(&done, NULL, 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_string_equal(j.res.body, ": hello\n\ndata: bye\n\n");
+	sd_event_source_disable_unref(s);
+	close(j.done_fd);
+	loop_until(NULL, &srv.stream_closed, 1);
+	job_done(&j);
+	server_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_body_limits),	    cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_stream_client_leaves), cmocka_unit_test(test_stream_overflow),
 		cmocka_unit_test(test_deferred),	    cmocka_unit_test(test_free_with_open_stream),
+		cmocka_unit_test(test_idle_stream_no_busy_loop),
 	};
 	if (getenv("TEST_HTTPD_DEBUG"))
 		log_set_max_level(LOG_DEBUG);
