@@ -341,6 +341,27 @@ int main(void)
 	CHECK(access(path, F_OK) < 0);
 	CHECK(find_child() == 0);
 	mesh = mesh_free(mesh);
+
+	/* 8. auto selection (§5.1 interface 1): only meaningful without the kernel module */
+	char probe[16];
+	snprintf(probe, sizeof(probe), "plxk%d", (int)(getpid() % 100000));
+	if (nsrun(NULL, "ip", "link", "add", probe, "type", "wireguard") == 0) {
+		(void)nsrun(NULL, "ip", "link", "del", probe);
+		fprintf(stderr, "kernel WireGuard present: auto fallback checks skipped\n");
+	} else {
+		cfg.backend = WG_BACKEND_AUTO;
+		cfg.userspace_binary = "plexd-test-no-such-binary";
+		CHECK(mesh_new(event, &cfg, &mesh) == 0);
+		CHECK(mesh_start(mesh, priv, mesh_ip) == -EOPNOTSUPP);
+		mesh = mesh_free(mesh);
+		CHECK(nsrun(NULL, "ip", "link", "show", ifname) != 0);
+		cfg.userspace_binary = "wireguard-go";
+		CHECK(mesh_new(event, &cfg, &mesh) == 0);
+		CHECK(mesh_start(mesh, priv, mesh_ip) == 0);
+		CHECK(streq(mesh_backend_name(mesh), "userspace"));
+		CHECK(mesh_stop(mesh, true) == 0);
+		mesh = mesh_free(mesh);
+	}
 	cleanup();
 	fprintf(stderr, "PASS\n");
 	return 0;
