@@ -225,6 +225,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	request_free(req);
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) _printf_(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
