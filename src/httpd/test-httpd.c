@@ -33,6 +33,7 @@ struct server {
 	int stream_write_result;
 	struct httpd_request *deferred;
 	int deferred_closed;
+	int deferred_replied;
 	sd_event_source *timer;
 };
 
@@ -120,7 +121,7 @@ static void on_deferred_close(struct httpd_request *req, void *u)
 
 static int on_deferred_timer(sd_event_source *s, uint64_t usec, void *u)
 {
-	if (srv.deferred)
+	if (srv.deferred && ++srv.deferred_replied)
 		assert_int_equal(httpd_reply_json(srv.deferred, 200, json_pack("{s:s}", "late", "yes")),
 				 0);
 	return 0;
@@ -173,6 +174,7 @@ struct client_job {
 	size_t upload_pos;
 	struct curl_slist *headers;
 	const char *accept_encoding;
+	long timeout_ms;
 	struct client_result res;
 	int done_fd;
 };
@@ -238,6 +240,8 @@ static void *client_main(void *u)
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &j->res);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "test-httpd");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	if (j->timeout_ms)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms);
 	j->res.code = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res.status);
 	curl_easy_cleanup(c);
@@ -648,6 +652,28 @@ static void test_deferred(void **state)
 	server_stop();
 }
 
+/* A client that gives up while its request is deferred: on_close runs without a reply. */
+static void test_deferred_client_leaves(void **state)
+{
+	struct client_job j;
+
+	server_start(true, 0, 0);
+	job_init(&j, "/deferred");
+	j.timeout_ms = 10; /* the reply comes after 50 ms */
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_OPERATION_TIMEDOUT);
+	loop_until(NULL, &srv.deferred_closed, 1);
+	assert_null(srv.deferred);
+	/* Let the reply timer fire: it finds no request and does nothing. */
+	for (int i = 0; i < 10; i++)
+		(void)sd_event_run(srv.event, 10 * 1000);
+	assert_int_equal(srv.deferred_closed, 1);
+	/* Noticed through the hang-up, not through the late reply. */
+	assert_int_equal(srv.deferred_replied, 0);
+	job_done(&j);
+	server_stop();
+}
+
 /* Freeing the server with a suspended stream ends it through its close callback. */
 static void *idle_client(void *u)
 {
@@ -729,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_stream_client_leaves), cmocka_unit_test(test_stream_overflow),
 		cmocka_unit_test(test_deferred),	    cmocka_unit_test(test_free_with_open_stream),
 		cmocka_unit_test(test_idle_stream_no_busy_loop),
+		cmocka_unit_test(test_deferred_client_leaves),
 	};
 	if (getenv("TEST_HTTPD_DEBUG"))
 		log_set_max_level(LOG_DEBUG);
