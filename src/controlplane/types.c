@@ -435,6 +435,12 @@ static int get_list(json_t *arr, const char *field, size_t max, size_t *ret_n, s
 	return 0;
 }
 
+/* "field[i]: must be an object" (json_error_prefix would join with a dot). */
+static void elem_not_object(struct json_error *e, const char *field, size_t i)
+{
+	json_error_set(e, "%s[%zu]: must be an object", field, i);
+}
+
 static void item_error(struct cp_item_error *ie, size_t index, const char *field, struct json_error *e)
 {
 	ie->index = index;
@@ -463,6 +469,12 @@ int cp_peer_list_from_json(json_t *arr, const char *field, struct cp_peer_list *
 		struct json_error pe = {};
 		struct cp_peer p;
 
+		if (!json_is_object(json_array_get(arr, i))) {
+			l.errors[l.n_errors].index = i;
+			elem_not_object(&pe, field, i);
+			snprintf(l.errors[l.n_errors++].text, sizeof(pe.text), "%s", pe.text);
+			continue;
+		}
 		r = cp_peer_from_json(json_array_get(arr, i), &p, &pe);
 		if (r == -ENOMEM) {
 			cp_peer_list_done(&l);
@@ -676,6 +688,11 @@ int cp_policy_list_from_json(json_t *arr, const char *field, struct cp_policy_li
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (!json_is_object(json_array_get(arr, i))) {
+			elem_not_object(e, field, i);
+			cp_policy_list_done(&l);
+			return -EINVAL;
+		}
 		r = cp_policy_from_json(json_array_get(arr, i), &l.policies[i], e);
 		if (r < 0) {
 			if (r == -EINVAL)
@@ -932,6 +949,11 @@ int cp_data_list_from_json(json_t *arr, const char *field, struct cp_data_list *
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (!json_is_object(json_array_get(arr, i))) {
+			elem_not_object(e, field, i);
+			cp_data_list_done(&l);
+			return -EINVAL;
+		}
 		r = cp_data_entry_from_json(json_array_get(arr, i), &l.entries[i], e);
 		if (r < 0) {
 			if (r == -EINVAL)
@@ -985,9 +1007,12 @@ int cp_secret_ref_list_from_json(json_t *arr, const char *field, struct cp_secre
 		int64_t version;
 
 		if (!json_is_object(j)) {
-			json_error_set(e, "must be an object");
-			r = -EINVAL;
-		} else if ((r = json_get_id(j, "key", true, &key, e)) >= 0)
+			elem_not_object(e, field, i);
+			cp_secret_ref_list_done(&l);
+			return -EINVAL;
+		}
+		r = json_get_id(j, "key", true, &key, e);
+		if (r >= 0)
 			r = json_get_int(j, "version", true, 0, INT64_MAX, &version, e);
 		if (r < 0) {
 			json_error_prefix(e, field, (long)i);
@@ -1490,9 +1515,13 @@ int cp_endpoint_response_from_json(json_t *j, struct cp_endpoint_response **ret,
 		const char *id, *ep;
 
 		if (!json_is_object(o)) {
-			json_error_set(&ie, "must be an object");
-			r = -EINVAL;
-		} else if ((r = json_get_id(o, "peer_id", true, &id, &ie)) >= 0)
+			er->errors[er->n_errors].index = i;
+			elem_not_object(&ie, "peer_endpoints", i);
+			snprintf(er->errors[er->n_errors++].text, sizeof(ie.text), "%s", ie.text);
+			continue;
+		}
+		r = json_get_id(o, "peer_id", true, &id, &ie);
+		if (r >= 0)
 			r = json_get_string(o, "endpoint", true, &ep, &ie);
 		if (r >= 0 && *ep == 0)
 			continue; /* unknown endpoint: nothing to update (§4.7) */
