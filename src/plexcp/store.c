@@ -3,6 +3,7 @@
  * PRAGMA user_version. */
 #define LOG_COMPONENT "store"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -321,7 +322,7 @@ static int store_migrate(struct store *s)
 int store_open(const char *path, const struct store_options *opts, struct store **ret)
 {
 	_cleanup_(store_freep) struct store *s = NULL;
-	int rc, r;
+	int fd, rc, r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -330,6 +331,12 @@ int store_open(const char *path, const struct store_options *opts, struct store 
 		s->opts = *opts;
 	else
 		store_options_default(&s->opts);
+
+	/* Create the file 0600 ourselves: sqlite would use 0644, and -wal/-shm copy the mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return log_error_errno(errno, "cannot open database", "path=%s err=%m", path);
+	safe_close(fd);
 
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
