@@ -10,6 +10,7 @@
 #include "shared/log.h"
 
 #include "config/config.h"
+#include "core/agent.h"
 #include "core/control.h"
 #include "core/manager.h"
 #include "version.h"
@@ -17,7 +18,8 @@
 #define DEFAULT_DRAIN_TIMEOUT (30 * USEC_PER_SEC)
 
 const struct subsystem_ops *const manager_default_subsystems[] = {
-	&control_subsystem_ops,
+    &control_subsystem_ops,
+    &agent_subsystem_ops,
 };
 const size_t manager_n_default_subsystems = ELEMENTSOF(manager_default_subsystems);
 
@@ -52,9 +54,9 @@ struct manager {
 };
 
 static const char *const subsystem_state_table[_SUBSYSTEM_STATE_MAX] = {
-	[SUBSYSTEM_STATE_NONE] = "none",       [SUBSYSTEM_STATE_CREATED] = "created",
-	[SUBSYSTEM_STATE_RUNNING] = "running", [SUBSYSTEM_STATE_FAILED] = "failed",
-	[SUBSYSTEM_STATE_STOPPED] = "stopped",
+    [SUBSYSTEM_STATE_NONE] = "none",	   [SUBSYSTEM_STATE_CREATED] = "created",
+    [SUBSYSTEM_STATE_RUNNING] = "running", [SUBSYSTEM_STATE_FAILED] = "failed",
+    [SUBSYSTEM_STATE_STOPPED] = "stopped",
 };
 
 const char *subsystem_state_to_string(enum subsystem_state s)
@@ -157,7 +159,7 @@ int manager_start(struct manager *m)
 
 	for (size_t i = 0; i < m->n_subsystems; i++) {
 		struct subsystem *s = &m->subsystems[i];
-		r = s->ops->new(m, &s->obj);
+		r = s->ops->new (m, &s->obj);
 		if (r < 0) {
 			log_error_errno(r, "cannot create subsystem", "subsystem=%s err=%m",
 					s->ops->name);
@@ -304,12 +306,12 @@ static void log_changed_config(const struct config *c)
 int manager_reload(struct manager *m, char ***ret_restart_keys)
 {
 	struct config_sources src = {
-		.config_path = m->config_path,
-		.config_path_explicit = m->config_path_explicit,
-		.flag_api = m->flag_api,
-		.flag_mode = m->flag_mode,
-		.flag_log_level = m->flag_log_level,
-		.environ = m->environ,
+	    .config_path = m->config_path,
+	    .config_path_explicit = m->config_path_explicit,
+	    .flag_api = m->flag_api,
+	    .flag_mode = m->flag_mode,
+	    .flag_log_level = m->flag_log_level,
+	    .environ = m->environ,
 	};
 	struct config_diag diag = {};
 	struct config *new = NULL, *old;
@@ -321,11 +323,13 @@ int manager_reload(struct manager *m, char ***ret_restart_keys)
 	r = config_load(&src, &new, &diag);
 	if (r < 0) {
 		for (size_t i = 0; i < diag.n; i++)
-			log_error("configuration reload rejected, keeping the running configuration",
-				  "problem=\"%s\"", diag.lines[i]);
+			log_error(
+			    "configuration reload rejected, keeping the running configuration",
+			    "problem=\"%s\"", diag.lines[i]);
 		if (diag.n == 0)
-			log_error_errno(r, "configuration reload failed, keeping the running configuration",
-					"err=%m");
+			log_error_errno(
+			    r, "configuration reload failed, keeping the running configuration",
+			    "err=%m");
 		config_diag_done(&diag);
 		(void)sd_notify(false, "READY=1");
 		return r;
@@ -339,7 +343,8 @@ int manager_reload(struct manager *m, char ***ret_restart_keys)
 		return log_error_errno(n, "cannot compare configurations", "err=%m");
 	}
 	for (int i = 0; i < n; i++)
-		log_warning("restart required to apply changed key, not applied", "key=%s", keys[i]);
+		log_warning("restart required to apply changed key, not applied", "key=%s",
+			    keys[i]);
 
 	old = m->config;
 	m->config = new;
@@ -470,8 +475,9 @@ int manager_status_json(struct manager *m, json_t **ret)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_subsystems; i++) {
 		struct subsystem *s = &m->subsystems[i];
-		if (json_array_append_new(subs, json_pack("{s:s, s:s}", "name", s->ops->name, "state",
-							  subsystem_state_to_string(s->state))) < 0) {
+		if (json_array_append_new(subs,
+					  json_pack("{s:s, s:s}", "name", s->ops->name, "state",
+						    subsystem_state_to_string(s->state))) < 0) {
 			json_decref(status);
 			return -ENOMEM;
 		}

@@ -1,0 +1,103 @@
+/* Internal state of the agent subsystem, shared by agent.c (lifecycle, mesh, status),
+ * agent-events.c (event verification and dispatch) and agent-sync.c (reconcile, heartbeat,
+ * key rotation, re-authentication). Not for other modules. */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "controlplane/api.h"
+#include "controlplane/stream.h"
+#include "core/desired.h"
+#include "core/drift.h"
+#include "shared/backoff.h"
+
+struct config;
+struct identity;
+struct manager;
+struct mesh;
+struct nonce_store;
+struct registration;
+struct control;
+
+enum control_state {
+	CONTROL_STATE_OFFLINE,
+	CONTROL_STATE_CONNECTED,
+	CONTROL_STATE_POLLING,
+	CONTROL_STATE_UNAUTHORIZED,
+};
+const char *control_state_to_string(enum control_state s);
+
+struct agent {
+	struct manager *manager;
+	sd_event *event;
+	struct api_client *api;
+	struct registration *registration;
+	struct identity *identity;
+	struct nonce_store *nonces;
+	struct stream *stream;
+	struct mesh *mesh;
+	struct desired desired;
+	bool running;
+
+	/* reconcile (agent.md §5.6): single flight, triggers coalesce into one follow-up */
+	sd_event_source *reconcile_timer;
+	struct http_request *state_request;
+	bool reconcile_pending;
+	unsigned reconcile_count;
+	unsigned reconcile_failures;
+
+	/* heartbeat (§5.7) */
+	sd_event_source *heartbeat_timer;
+	struct http_request *heartbeat_request;
+	unsigned heartbeat_failures;
+	usec_t heartbeat_skip_until; /* 429: CLOCK_MONOTONIC */
+	struct timestamp last_heartbeat;
+	bool has_last_heartbeat;
+	enum control_state control_state;
+	bool degraded;
+
+	/* mesh key rotation (§5.8) */
+	struct http_request *rotate_request;
+	sd_event_source *rotate_timer;
+	struct backoff rotate_backoff;
+	uint8_t pending_private_key[32];
+	bool rotation_pending;     /* private_key.new exists / rotation in progress */
+	bool rotation_after_contact; /* leftover private_key.new at start (§4.1 step 9) */
+	usec_t last_rotation;      /* CLOCK_MONOTONIC of the last finished rotation */
+
+	/* re-authentication (control-plane-api.md §2.9) */
+	bool reauth_running;
+
+	/* events */
+	unsigned events_accepted;
+	unsigned events_rejected;
+
+	/* drift reports in flight are fire-and-forget */
+	struct http_request *drift_request;
+
+	/* binary checksum for heartbeats */
+	uint8_t binary_checksum[32];
+	bool has_binary_checksum;
+	usec_t started;
+};
+
+/* agent.c */
+int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift);
+int agent_persist_peers(struct agent *a);
+void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_peer_list *peers);
+const struct config *agent_config(const struct agent *a);
+
+/* agent-events.c */
+void agent_on_stream_event(struct stream *s, const struct sse_event *ev, void *userdata);
+/* Verifies and dispatches one envelope; exposed for tests. 0 when dispatched. */
+int agent_handle_envelope(struct agent *a, const char *data, size_t len);
+
+/* agent-sync.c */
+void agent_reconcile_trigger(struct agent *a);
+int agent_sync_start(struct agent *a);
+void agent_sync_stop(struct agent *a);
+void agent_rotate_keys(struct agent *a, const char *why);
+void agent_reauth(struct agent *a);
+void agent_send_drift(struct agent *a, struct drift_list *drift);
+extern const struct stream_callbacks agent_stream_callbacks;
