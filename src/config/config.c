@@ -53,7 +53,7 @@ void config_diag_print(const struct config_diag *d, FILE *f)
 		fprintf(f, "plexd: config: %zu more problems not shown\n", d->n - CONFIG_DIAG_PRINT_MAX);
 }
 
-static int diag_vadd(struct config_diag *d, const char *fmt, va_list ap)
+_printf_(2, 0) static int diag_vadd(struct config_diag *d, const char *fmt, va_list ap)
 {
 	_cleanup_free_ char *body = NULL;
 	char *line;
@@ -128,6 +128,23 @@ const char *config_quote(const char *s, char *buf, size_t size)
 			buf[o++] = (char)ch;
 	}
 	buf[o++] = '"';
+	buf[o] = 0;
+	return buf;
+}
+
+/* A key as it may appear in a message path: non-printable bytes escaped so that one
+ * problem stays one line. */
+static const char *key_printable(const char *key, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; key[i] && o + 5 < size; i++) {
+		unsigned char ch = (unsigned char)key[i];
+		if (ch < 0x20 || ch >= 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+		else
+			buf[o++] = (char)ch;
+	}
 	buf[o] = 0;
 	return buf;
 }
@@ -701,11 +718,11 @@ static int parse_node_value(struct load_ctx *ctx, const struct field *f, yaml_no
  * table root), eprefix the message prefix of the object ("" at top level,
  * "hooks.definitions[0]" for an entry). lines[i] receives the line where field i was set. */
 static void walk_map(struct load_ctx *ctx, yaml_node_t *map, const struct field *tab, size_t ntab, void *base,
-		     const char *tprefix, const char *eprefix, unsigned *lines)
+		     const char *tprefix, const char *eprefix, unsigned *lines, unsigned *seen)
 {
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = doc_node(ctx, p->key), *v = doc_node(ctx, p->value);
-		char tname[256], path[512];
+		char tname[256], path[512], kbuf[200];
 		const char *key;
 		size_t i;
 
@@ -718,7 +735,8 @@ static void walk_map(struct load_ctx *ctx, yaml_node_t *map, const struct field 
 		}
 		key = (const char *)k->data.scalar.value;
 		snprintf(tname, sizeof tname, "%s%s%s", tprefix, *tprefix ? "." : "", key);
-		snprintf(path, sizeof path, "%s%s%s", eprefix, *eprefix ? "." : "", tname);
+		snprintf(path, sizeof path, "%s%s%s%s%s", eprefix, *eprefix ? "." : "", tprefix, *tprefix ? "." : "",
+			 key_printable(key, kbuf, sizeof kbuf));
 		for (i = 0; i < ntab; i++)
 			if (streq(tab[i].name, tname))
 				break;
@@ -726,16 +744,18 @@ static void walk_map(struct load_ctx *ctx, yaml_node_t *map, const struct field 
 			err_line(ctx, node_line(k), path, "unknown key");
 			continue;
 		}
-		if (lines[i]) {
-			err_line(ctx, node_line(k), path, "duplicate key, first set on line %u", lines[i]);
+		/* seen[] also remembers keys whose value was rejected, so a repeated key is always a
+		 * duplicate and a special parser never runs twice on one object */
+		if (seen[i]) {
+			err_line(ctx, node_line(k), path, "duplicate key, first set on line %u", seen[i]);
 			continue;
 		}
-		lines[i] = node_line(k);
+		seen[i] = lines[i] = node_line(k);
 
 		switch (tab[i].type) {
 		case FT_SECTION:
 			if (v->type == YAML_MAPPING_NODE)
-				walk_map(ctx, v, tab, ntab, base, tname, eprefix, lines);
+				walk_map(ctx, v, tab, ntab, base, tname, eprefix, lines, seen);
 			else if (!node_is_null(v))
 				err_line(ctx, node_line(v), path, "expected mapping, got %s", node_kind(v));
 			break;
@@ -1075,7 +1095,7 @@ int config_parse_metadata(struct load_ctx *ctx, yaml_node_t *n, void *base, cons
 		yaml_node_t *kn = doc_node(ctx, p->key), *vn = doc_node(ctx, p->value);
 		static const struct field sf = { .name = "", .type = FT_STR };
 		const char *key, *val;
-		char kpath[512];
+		char kpath[512], kbuf[200];
 
 		if (!kn || !vn)
 			continue;
@@ -1084,7 +1104,7 @@ int config_parse_metadata(struct load_ctx *ctx, yaml_node_t *n, void *base, cons
 			bad = true;
 			continue;
 		}
-		snprintf(kpath, sizeof kpath, "%s.%s", path, key);
+		snprintf(kpath, sizeof kpath, "%s.%s", path, key_printable(key, kbuf, sizeof kbuf));
 		if (!name_valid(key, c_meta, c_meta, 63)) {
 			err_line(ctx, node_line(kn), kpath, "key must be 1-63 characters of [a-z0-9_.-]");
 			bad = true;
@@ -1140,7 +1160,7 @@ int config_parse_log_filters(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 	c->logs.filters = v;
 	FOREACH_ITEM(ctx, n, it, item, idx)
 	{
-		char epath[512];
+		char epath[512], kbuf[200];
 		yaml_node_pair_t *p;
 		yaml_node_t *kn, *vn;
 		const char *key, *val;
@@ -1167,7 +1187,7 @@ int config_parse_log_filters(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 			continue;
 		}
 		kind = config_log_filter_kind_from_string(key);
-		snprintf(epath, sizeof epath, "%s[%zu].%s", path, idx, key);
+		snprintf(epath, sizeof epath, "%s[%zu].%s", path, idx, key_printable(key, kbuf, sizeof kbuf));
 		if (kind < 0) {
 			err_line(ctx, node_line(kn), epath, "unknown key");
 			bad = true;
@@ -1256,6 +1276,10 @@ int config_parse_hook_params(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 
 	if (check_list_node(ctx, n, path, 64) < 0)
 		return -EINVAL;
+	for (size_t i = 0; i < h->n_parameters; i++)
+		hook_param_done(&h->parameters[i]);
+	h->parameters = mfree(h->parameters);
+	h->n_parameters = 0;
 	if (node_is_null(n))
 		return 0;
 	h->parameters = calloc((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1,
@@ -1267,7 +1291,7 @@ int config_parse_hook_params(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 	FOREACH_ITEM(ctx, n, it, item, idx)
 	{
 		struct config_hook_param *p = &h->parameters[h->n_parameters];
-		unsigned lines[8] = {};
+		unsigned lines[8] = {}, seen[8] = {};
 		char epath[512], fpath[600], env[80], q[160];
 
 		snprintf(epath, sizeof epath, "%s[%zu]", path, idx);
@@ -1280,10 +1304,12 @@ int config_parse_hook_params(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 			return -ENOMEM;
 		}
 		h->n_parameters++;
-		walk_map(ctx, item, config_hook_param_fields, config_n_hook_param_fields, p, "", epath, lines);
-		if (!lines[0]) {
+		walk_map(ctx, item, config_hook_param_fields, config_n_hook_param_fields, p, "", epath, lines, seen);
+		if (!seen[0]) {
 			err_line(ctx, node_line(item), epath, "name is required");
 			bad = true;
+		} else if (!lines[0]) {
+			bad = true; /* reported while parsing */
 		} else if (!name_valid(p->name, c_alpha, c_param_rest, 64)) {
 			snprintf(fpath, sizeof fpath, "%s.name", epath);
 			err_line(ctx, lines[0], fpath, "must match ^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$, got %s",
@@ -1304,7 +1330,7 @@ int config_parse_hook_params(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 				}
 			}
 		}
-		if (!lines[1]) {
+		if (!seen[1]) {
 			err_line(ctx, node_line(item), epath, "type is required");
 			bad = true;
 		}
@@ -1329,8 +1355,8 @@ int config_parse_hook_params(struct load_ctx *ctx, yaml_node_t *n, void *base, c
 }
 
 /* Per-definition checks that need nothing outside the definition. */
-static bool hook_check_entry(struct load_ctx *ctx, struct config_hook *h, const unsigned *lines, const char *epath,
-			     unsigned entry_line, size_t index)
+static bool hook_check_entry(struct load_ctx *ctx, struct config_hook *h, const unsigned *lines, const unsigned *seen,
+			     const char *epath, unsigned entry_line, size_t index)
 {
 	const struct field *T = config_hook_fields;
 	const size_t N = config_n_hook_fields;
@@ -1339,8 +1365,10 @@ static bool hook_check_entry(struct load_ctx *ctx, struct config_hook *h, const 
 	unsigned l;
 
 #define FPATH(name) (snprintf(fpath, sizeof fpath, "%s.%s", epath, name), fpath)
-	if (!line_of(T, N, lines, "name")) {
+	if (!line_of(T, N, seen, "name")) {
 		err_line(ctx, entry_line, epath, "name is required");
+		bad = true;
+	} else if (!line_of(T, N, lines, "name")) {
 		bad = true;
 	} else if (!name_valid(h->name, is_lower_alnum, c_hook_rest, 63)) {
 		err_line(ctx, line_of(T, N, lines, "name"), FPATH("name"), "must match ^[a-z0-9][a-z0-9_-]{0,62}$, got %s",
@@ -1355,8 +1383,10 @@ static bool hook_check_entry(struct load_ctx *ctx, struct config_hook *h, const 
 				break;
 			}
 	}
-	if (!line_of(T, N, lines, "path")) {
+	if (!line_of(T, N, seen, "path")) {
 		err_line(ctx, entry_line, epath, "path is required");
+		bad = true;
+	} else if (!line_of(T, N, lines, "path")) {
 		bad = true;
 	} else if (h->path[0] != '/') {
 		err_line(ctx, line_of(T, N, lines, "path"), FPATH("path"), "must be an absolute path, got %s",
@@ -1473,7 +1503,7 @@ int config_parse_hooks(struct load_ctx *ctx, yaml_node_t *n, void *base, const c
 	FOREACH_ITEM(ctx, n, it, item, idx)
 	{
 		struct config_hook *h = &c->hooks.definitions[c->hooks.n_definitions];
-		unsigned lines[32] = {};
+		unsigned lines[32] = {}, seen[32] = {};
 		char epath[512];
 
 		_Static_assert(ELEMENTSOF(lines) >= 18, "hook field count");
@@ -1487,14 +1517,14 @@ int config_parse_hooks(struct load_ctx *ctx, yaml_node_t *n, void *base, const c
 			return -ENOMEM;
 		}
 		c->hooks.n_definitions++;
-		walk_map(ctx, item, config_hook_fields, config_n_hook_fields, h, "", epath, lines);
+		walk_map(ctx, item, config_hook_fields, config_n_hook_fields, h, "", epath, lines, seen);
 		h->line = node_line(item);
 		h->path_line = line_of(config_hook_fields, config_n_hook_fields, lines, "path");
 		h->timeout_line = line_of(config_hook_fields, config_n_hook_fields, lines, "timeout");
 		if (!h->timeout_line)
 			h->timeout = -1; /* actions.default_timeout, filled in after merging */
 		entry_check_ranges(ctx, config_hook_fields, config_n_hook_fields, h, lines, epath);
-		if (!hook_check_entry(ctx, h, lines, epath, h->line, c->hooks.n_definitions - 1))
+		if (!hook_check_entry(ctx, h, lines, seen, epath, h->line, c->hooks.n_definitions - 1))
 			bad = true;
 	}
 	return bad ? -EINVAL : 0;
@@ -1541,7 +1571,7 @@ int config_parse_bridge_access(struct load_ctx *ctx, yaml_node_t *n, void *base,
 	FOREACH_ITEM(ctx, n, it, item, idx)
 	{
 		struct config_bridge_access *a = &c->bridge.access[c->bridge.n_access];
-		unsigned lines[8] = {}, l;
+		unsigned lines[8] = {}, seen[8] = {}, l;
 		char epath[512], fpath[600], q[160];
 
 		snprintf(epath, sizeof epath, "%s[%zu]", path, idx);
@@ -1554,12 +1584,13 @@ int config_parse_bridge_access(struct load_ctx *ctx, yaml_node_t *n, void *base,
 			return -ENOMEM;
 		}
 		c->bridge.n_access++;
-		walk_map(ctx, item, T, N, a, "", epath, lines);
+		walk_map(ctx, item, T, N, a, "", epath, lines, seen);
 		a->line = node_line(item);
 		a->listen_port_line = line_of(T, N, lines, "listen_port") ?: a->line;
 		entry_check_ranges(ctx, T, N, a, lines, epath);
 		if (!lines[0]) {
-			err_line(ctx, a->line, epath, "type is required");
+			if (!seen[0])
+				err_line(ctx, a->line, epath, "type is required");
 			bad = true;
 			continue;
 		}
@@ -1656,7 +1687,7 @@ int config_parse_site_to_site(struct load_ctx *ctx, yaml_node_t *n, void *base, 
 	FOREACH_ITEM(ctx, n, it, item, idx)
 	{
 		struct config_site_to_site *s = &c->bridge.site_to_site[c->bridge.n_site_to_site];
-		unsigned lines[16] = {}, l;
+		unsigned lines[16] = {}, seen[16] = {}, l;
 		char epath[512], fpath[600], q[160];
 
 		snprintf(epath, sizeof epath, "%s[%zu]", path, idx);
@@ -1669,15 +1700,17 @@ int config_parse_site_to_site(struct load_ctx *ctx, yaml_node_t *n, void *base, 
 			return -ENOMEM;
 		}
 		c->bridge.n_site_to_site++;
-		walk_map(ctx, item, T, N, s, "", epath, lines);
+		walk_map(ctx, item, T, N, s, "", epath, lines, seen);
 		s->line = node_line(item);
 		s->remote_subnets_line = line_of(T, N, lines, "remote_subnets") ?: s->line;
 		s->listen_port_line = line_of(T, N, lines, "listen_port") ?: s->line;
 		s->listen_port_set = line_of(T, N, lines, "listen_port") != 0;
 		entry_check_ranges(ctx, T, N, s, lines, epath);
 #define FPATH(name) (snprintf(fpath, sizeof fpath, "%s.%s", epath, name), fpath)
-		if (!line_of(T, N, lines, "name")) {
+		if (!line_of(T, N, seen, "name")) {
 			err_line(ctx, s->line, epath, "name is required");
+			bad = true;
+		} else if (!line_of(T, N, lines, "name")) {
 			bad = true;
 		} else if (!name_valid(s->name, is_lower_alnum, c_s2s_rest, 32)) {
 			err_line(ctx, line_of(T, N, lines, "name"), FPATH("name"), "must match ^[a-z0-9][a-z0-9-]{0,31}$, got %s",
@@ -1692,7 +1725,7 @@ int config_parse_site_to_site(struct load_ctx *ctx, yaml_node_t *n, void *base, 
 					break;
 				}
 		if (!(l = line_of(T, N, lines, "remote_endpoint"))) {
-			if (s->type != CONFIG_S2S_OPENVPN) {
+			if (s->type != CONFIG_S2S_OPENVPN && !line_of(T, N, seen, "remote_endpoint")) {
 				err_line(ctx, s->line, epath, "remote_endpoint is required for type %s", config_s2s_type_to_string(s->type));
 				bad = true;
 			}
@@ -1701,7 +1734,9 @@ int config_parse_site_to_site(struct load_ctx *ctx, yaml_node_t *n, void *base, 
 				 config_quote(s->remote_endpoint, q, sizeof q));
 			bad = true;
 		}
-		if (!line_of(T, N, lines, "remote_subnets") || s->remote_subnets.n == 0) {
+		if (line_of(T, N, seen, "remote_subnets") && !line_of(T, N, lines, "remote_subnets")) {
+			bad = true; /* reported while parsing */
+		} else if (s->remote_subnets.n == 0) {
 			err_line(ctx, s->remote_subnets_line, epath, "remote_subnets must be a non-empty list of IPv4 CIDRs");
 			bad = true;
 		} else if (!cidr_list_check(ctx, &s->remote_subnets, s->remote_subnets_line, FPATH("remote_subnets"), true))
@@ -1712,7 +1747,8 @@ int config_parse_site_to_site(struct load_ctx *ctx, yaml_node_t *n, void *base, 
 		if (s->type == CONFIG_S2S_WIREGUARD) {
 			uint8_t key[32];
 			if (!(l = line_of(T, N, lines, "remote_public_key"))) {
-				err_line(ctx, s->line, epath, "remote_public_key is required for type wireguard");
+				if (!line_of(T, N, seen, "remote_public_key"))
+					err_line(ctx, s->line, epath, "remote_public_key is required for type wireguard");
 				bad = true;
 			} else if (key32_parse(s->remote_public_key, key) < 0) {
 				err_line(ctx, l, FPATH("remote_public_key"), "must be base64 of 32 bytes");
@@ -1963,13 +1999,19 @@ static void check_pem(struct load_ctx *ctx, const char *key, const char *path)
 {
 	_cleanup_close_ int fd = -EBADF;
 	char buf[65536];
+	struct stat st;
 	ssize_t n;
 
 	if (!*path)
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK + regular-file check: a FIFO or device named here must not hang the load */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		verr(ctx, key, "cannot read %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		verr(ctx, key, "%s is not a regular file", path);
 		return;
 	}
 	n = read(fd, buf, sizeof buf - 1);
@@ -2389,13 +2431,13 @@ static int load_yaml(struct load_ctx *ctx, const char *data, size_t len)
 		     (unsigned)root->start_mark.column + 1, node_kind(root));
 		goto out;
 	}
-	lines = calloc(config_n_fields, sizeof(unsigned));
+	lines = calloc(2 * config_n_fields, sizeof(unsigned));
 	if (!lines) {
 		r = -ENOMEM;
 		goto out;
 	}
 	ctx->doc = &doc;
-	walk_map(ctx, root, config_fields, config_n_fields, ctx->c, "", "", lines);
+	walk_map(ctx, root, config_fields, config_n_fields, ctx->c, "", "", lines, lines + config_n_fields);
 	ctx->doc = NULL;
 	for (size_t i = 0; i < config_n_fields && !r; i++)
 		if (lines[i] && config_fields[i].type != FT_SECTION)

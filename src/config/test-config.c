@@ -773,6 +773,23 @@ static void test_yaml_syntax(void **state)
 	}
 }
 
+/* A key repeated after its first value was rejected is still a duplicate (fuzzer finding:
+ * the parameter list used to be parsed twice). */
+static void test_duplicate_after_error(void **state)
+{
+	static const char *const lines[] = {
+		"plexd: config: hooks.definitions[0].parameters[0].type: expected one of string, bool, int, got \"bad\" (file:" FILE_NAME ":5)",
+		"plexd: config: hooks.definitions[0].parameters: duplicate key, first set on line 4 (file:" FILE_NAME ":6)",
+		"plexd: config: mesh.mtu: expected integer, got \"x\" (file:" FILE_NAME ":8)",
+		"plexd: config: mesh.mtu: duplicate key, first set on line 8 (file:" FILE_NAME ":9)",
+		NULL,
+	};
+	expect_errors("hooks:\n  definitions:\n    - {name: a, path: /etc/plexd/hooks.d/a,\n       parameters:\n"
+		      "         [{name: t, type: bad}],\n       parameters: [{name: u, type: int}]}\n"
+		      "mesh:\n  mtu: x\n  mtu: 1400\n",
+		      NULL, lines);
+}
+
 static void test_anchors(void **state)
 {
 	const char *yaml = "defaults: &d\n  x: 1\n";
@@ -1081,6 +1098,7 @@ int main(void)
 		cmocka_unit_test(test_many_mistakes),
 		cmocka_unit_test(test_yaml_syntax),
 		cmocka_unit_test(test_anchors),
+		cmocka_unit_test(test_duplicate_after_error),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_hook_paths),
 		cmocka_unit_test(test_print),
