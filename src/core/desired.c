@@ -139,7 +139,8 @@ void desired_set_peers(struct desired *d, struct cp_peer_list *l, const char *se
 		}
 		l->peers[k++] = l->peers[i];
 	}
-	qsort(l->peers, k, sizeof(*l->peers), peer_cmp);
+	if (k > 1)
+		qsort(l->peers, k, sizeof(*l->peers), peer_cmp);
 	d->peers.peers = l->peers;
 	d->peers.n_peers = k;
 	l->peers = NULL;

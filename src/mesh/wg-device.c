@@ -638,7 +638,8 @@ static int mark_duplicate_keys(const struct wg_peer_input *in, const size_t *ord
 		kr[m].index = order[k];
 		m++;
 	}
-	qsort(kr, m, sizeof(*kr), key_rank_cmp);
+	if (m > 1)
+		qsort(kr, m, sizeof(*kr), key_rank_cmp);
 	for (size_t i = 1; i < m; i++)
 		if (memcmp(kr[i - 1].key, kr[i].key, WG_KEY_SIZE) == 0)
 			dup[kr[i].index] = true;
@@ -723,7 +724,8 @@ int wg_peer_set_build(const struct wg_peer_input *in, size_t n, struct in_addr m
 	}
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
-	qsort_r(order, n, sizeof(*order), input_cmp, (void *)in);
+	if (n > 1)
+		qsort_r(order, n, sizeof(*order), input_cmp, (void *)in);
 	r = mark_duplicate_keys(in, order, n, &key_dup);
 	if (r < 0)
 		return r;
