@@ -278,10 +278,7 @@ class Lab:
         return json.loads(self.cp("--json", *args, input=input).stdout)
 
     def token(self):
-        out = self.cp_json("token", "create")
-        if isinstance(out, list):
-            out = out[0]
-        return out["token"]
+        return self.cp_json("token", "create")["tokens"][0]["token"]
 
     def allow_all(self):
         path = os.path.join(self.cp_dir, "allow-all.json")
