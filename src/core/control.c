@@ -10,13 +10,13 @@
 #include "core/control.h"
 #include "core/manager.h"
 
-#define CONTROL_MAX_ROUTES 64
+#define CONTROL_MAX_ROUTES	64
 #define CONTROL_CLIENT_MAX_BODY ((size_t)16 * 1024 * 1024)
 
 const enum control_auth control_auth_levels[_CONTROL_AUTH_MAX] = {
-	CONTROL_AUTH_ANY,
-	CONTROL_AUTH_PLEXD,
-	CONTROL_AUTH_ROOT,
+    CONTROL_AUTH_ANY,
+    CONTROL_AUTH_PLEXD,
+    CONTROL_AUTH_ROOT,
 };
 
 /* What the merged httpd table points to through route.data. */
@@ -96,7 +96,7 @@ int control_add_routes(struct control *c, const struct httpd_route *routes, size
 		return -E2BIG;
 	for (size_t i = 0; i < n; i++) {
 		size_t k = c->n_routes++;
-		c->entries[k] = (struct control_route){ .orig = &routes[i], .userdata = userdata };
+		c->entries[k] = (struct control_route){.orig = &routes[i], .userdata = userdata};
 		c->table[k] = routes[i];
 		c->table[k].handler = control_dispatch;
 		c->table[k].data = &c->entries[k];
@@ -117,7 +117,7 @@ static int handle_status(struct httpd_request *req, void *userdata)
 }
 
 static const struct httpd_route control_routes[] = {
-	{ "GET", "/v1/status", handle_status, 0, 0, CONTROL_AUTH(PLEXD) },
+    {"GET", "/v1/status", handle_status, 0, 0, CONTROL_AUTH(PLEXD)},
 };
 
 static int control_new(struct manager *m, void **ret)
@@ -155,16 +155,16 @@ static int control_start(void *p)
 	if (!c->socket_path)
 		return -ENOMEM;
 	struct httpd_config hc = {
-		.unix_path = c->socket_path,
-		/* World-connectable by design: every request is authorized by SO_PEERCRED. */
-		.unix_mode = 0666,
-		.max_connections = 32,
-		.connection_timeout_sec = 30,
-		.max_body = 1024 * 1024,
-		.authorize = control_authorize,
-		.routes = c->table,
-		.n_routes = c->n_routes,
-		.userdata = c,
+	    .unix_path = c->socket_path,
+	    /* World-connectable by design: every request is authorized by SO_PEERCRED. */
+	    .unix_mode = 0666,
+	    .max_connections = 32,
+	    .connection_timeout_sec = 30,
+	    .max_body = 1024 * 1024,
+	    .authorize = control_authorize,
+	    .routes = c->table,
+	    .n_routes = c->n_routes,
+	    .userdata = c,
 	};
 	r = httpd_new(manager_get_event(c->manager), &hc, &c->httpd);
 	if (r < 0) {
@@ -200,17 +200,17 @@ static int control_status(void *p, json_t *status)
 {
 	struct control *c = p;
 	return json_object_set_new(status, "control_socket", json_string(c->socket_path)) < 0
-		       ? -ENOMEM
-		       : 0;
+		   ? -ENOMEM
+		   : 0;
 }
 
 const struct subsystem_ops control_subsystem_ops = {
-	.name = "control",
-	.new = control_new,
-	.start = control_start,
-	.stop = control_stop,
-	.free = control_free,
-	.status = control_status,
+    .name = "control",
+    .new = control_new,
+    .start = control_start,
+    .stop = control_stop,
+    .free = control_free,
+    .status = control_status,
 };
 
 /* --- CLI side --- */
@@ -315,14 +315,14 @@ int control_status_print(json_t *st, FILE *f)
 			jstr(b, "mesh_ip", "unknown"), jstr(st, "mode", "unknown"),
 			jstr(st, "version", "unknown"));
 	else
-		fprintf(f, LABEL "not registered mode=%s version=%s\n", "Node:",
-			jstr(st, "mode", "unknown"), jstr(st, "version", "unknown"));
+		fprintf(f, LABEL "not registered mode=%s version=%s\n",
+			"Node:", jstr(st, "mode", "unknown"), jstr(st, "version", "unknown"));
 	fprintf(f, LABEL "%s\n", "Uptime:", jstr(st, "uptime", "unknown"));
 
 	b = json_object_get(st, "control");
 	if (json_is_object(b))
-		fprintf(f, LABEL "%s last_heartbeat=%s sse_reconnects=%lld\n", "Control:",
-			jstr(b, "state", "unknown"), jstr(b, "last_heartbeat", "never"),
+		fprintf(f, LABEL "%s last_heartbeat=%s sse_reconnects=%lld\n",
+			"Control:", jstr(b, "state", "unknown"), jstr(b, "last_heartbeat", "never"),
 			jint(b, "sse_reconnects"));
 	else
 		fprintf(f, LABEL "unknown\n", "Control:");
@@ -336,8 +336,8 @@ int control_status_print(json_t *st, FILE *f)
 
 	b = json_object_get(st, "mesh");
 	if (json_is_object(b))
-		fprintf(f, LABEL "%s port=%lld peers=%lld/%lld active=%lld\n", "Mesh:",
-			jstr(b, "interface", "unknown"), jint(b, "port"),
+		fprintf(f, LABEL "%s port=%lld peers=%lld/%lld active=%lld\n",
+			"Mesh:", jstr(b, "interface", "unknown"), jint(b, "port"),
 			jint(b, "peers_configured"), jint(b, "peers_desired"),
 			jint(b, "peers_active"));
 	else
@@ -345,14 +345,17 @@ int control_status_print(json_t *st, FILE *f)
 
 	b = json_object_get(st, "policies");
 	if (json_is_object(b))
-		fprintf(f, LABEL "%lld policies, %lld rules, firewall=%s\n", "Policies:",
-			jint(b, "policies"), jint(b, "rules"), jstr(b, "firewall", "unknown"));
+		fprintf(f, LABEL "%lld policies, %lld rules, firewall=%s\n",
+			"Policies:", jint(b, "policies"), jint(b, "rules"),
+			jstr(b, "firewall", "unknown"));
 	else
 		fprintf(f, LABEL "unknown\n", "Policies:");
 
 	b = json_object_get(st, "state");
 	if (json_is_object(b))
-		fprintf(f, LABEL "metadata=%lld data=%lld secrets=%lld reports=%lld (pending sync: %lld)\n",
+		fprintf(f,
+			LABEL
+			"metadata=%lld data=%lld secrets=%lld reports=%lld (pending sync: %lld)\n",
 			"State:", jint(b, "metadata"), jint(b, "data"), jint(b, "secrets"),
 			jint(b, "reports"), jint(b, "pending_sync"));
 	else
@@ -360,8 +363,8 @@ int control_status_print(json_t *st, FILE *f)
 
 	b = json_object_get(st, "integrity");
 	if (json_is_object(b))
-		fprintf(f, LABEL "binary=%s status=%s\n", "Integrity:", jstr(b, "binary", "unknown"),
-			jstr(b, "status", "unknown"));
+		fprintf(f, LABEL "binary=%s status=%s\n",
+			"Integrity:", jstr(b, "binary", "unknown"), jstr(b, "status", "unknown"));
 	else
 		fprintf(f, LABEL "unknown\n", "Integrity:");
 

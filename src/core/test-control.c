@@ -28,10 +28,10 @@ static void test_auth_table(void **state)
 		bool group;
 		bool allowed;
 	} cases[] = {
-		{ CONTROL_AUTH_ANY, 0, false, true },	    { CONTROL_AUTH_ANY, 1000, false, true },
-		{ CONTROL_AUTH_PLEXD, 0, false, true },	    { CONTROL_AUTH_PLEXD, 1000, true, true },
-		{ CONTROL_AUTH_PLEXD, 1000, false, false }, { CONTROL_AUTH_ROOT, 0, false, true },
-		{ CONTROL_AUTH_ROOT, 1000, true, false },   { CONTROL_AUTH_ROOT, 1000, false, false },
+	    {CONTROL_AUTH_ANY, 0, false, true},	      {CONTROL_AUTH_ANY, 1000, false, true},
+	    {CONTROL_AUTH_PLEXD, 0, false, true},     {CONTROL_AUTH_PLEXD, 1000, true, true},
+	    {CONTROL_AUTH_PLEXD, 1000, false, false}, {CONTROL_AUTH_ROOT, 0, false, true},
+	    {CONTROL_AUTH_ROOT, 1000, true, false},   {CONTROL_AUTH_ROOT, 1000, false, false},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
 		assert_int_equal(control_auth_allows(cases[i].level, cases[i].uid, cases[i].group),
@@ -70,28 +70,28 @@ static void test_status_text(void **state)
 
 	/* Every block as later subsystems will report them; bridge line only in bridge mode. */
 	t = print_status(
-		"{\"version\":\"0.2.0\",\"mode\":\"bridge\",\"uptime\":\"5s\","
-		"\"node\":{\"node_id\":\"n_abc\",\"mesh_ip\":\"10.99.0.2\"},"
-		"\"control\":{\"state\":\"connected\",\"last_heartbeat\":\"2025-01-02T03:04:05Z\","
-		"\"sse_reconnects\":2},"
-		"\"nat\":{\"endpoint\":\"198.51.100.7:51820\",\"type\":\"full_cone\"},"
-		"\"mesh\":{\"interface\":\"plexd0\",\"port\":51820,\"peers_configured\":3,"
-		"\"peers_desired\":4,\"peers_active\":2},"
-		"\"policies\":{\"policies\":2,\"rules\":7,\"firewall\":\"applied\"},"
-		"\"state\":{\"metadata\":1,\"data\":2,\"secrets\":3,\"reports\":4,\"pending_sync\":5},"
-		"\"integrity\":{\"binary\":\"sha256:ab\",\"status\":\"ok\"},"
-		"\"bridge\":{\"relay_sessions\":1,\"user_access_peers\":2,\"ingress_rules\":3,"
-		"\"s2s_tunnels\":4}}");
+	    "{\"version\":\"0.2.0\",\"mode\":\"bridge\",\"uptime\":\"5s\","
+	    "\"node\":{\"node_id\":\"n_abc\",\"mesh_ip\":\"10.99.0.2\"},"
+	    "\"control\":{\"state\":\"connected\",\"last_heartbeat\":\"2025-01-02T03:04:05Z\","
+	    "\"sse_reconnects\":2},"
+	    "\"nat\":{\"endpoint\":\"198.51.100.7:51820\",\"type\":\"full_cone\"},"
+	    "\"mesh\":{\"interface\":\"plexd0\",\"port\":51820,\"peers_configured\":3,"
+	    "\"peers_desired\":4,\"peers_active\":2},"
+	    "\"policies\":{\"policies\":2,\"rules\":7,\"firewall\":\"applied\"},"
+	    "\"state\":{\"metadata\":1,\"data\":2,\"secrets\":3,\"reports\":4,\"pending_sync\":5},"
+	    "\"integrity\":{\"binary\":\"sha256:ab\",\"status\":\"ok\"},"
+	    "\"bridge\":{\"relay_sessions\":1,\"user_access_peers\":2,\"ingress_rules\":3,"
+	    "\"s2s_tunnels\":4}}");
 	assert_string_equal(
-		t, "Node:        n_abc (10.99.0.2) mode=bridge version=0.2.0\n"
-		   "Uptime:      5s\n"
-		   "Control:     connected last_heartbeat=2025-01-02T03:04:05Z sse_reconnects=2\n"
-		   "NAT:         198.51.100.7:51820 type=full_cone\n"
-		   "Mesh:        plexd0 port=51820 peers=3/4 active=2\n"
-		   "Policies:    2 policies, 7 rules, firewall=applied\n"
-		   "State:       metadata=1 data=2 secrets=3 reports=4 (pending sync: 5)\n"
-		   "Integrity:   binary=sha256:ab status=ok\n"
-		   "Bridge:      relay=1 user_access=2 ingress=3 s2s=4\n");
+	    t, "Node:        n_abc (10.99.0.2) mode=bridge version=0.2.0\n"
+	       "Uptime:      5s\n"
+	       "Control:     connected last_heartbeat=2025-01-02T03:04:05Z sse_reconnects=2\n"
+	       "NAT:         198.51.100.7:51820 type=full_cone\n"
+	       "Mesh:        plexd0 port=51820 peers=3/4 active=2\n"
+	       "Policies:    2 policies, 7 rules, firewall=applied\n"
+	       "State:       metadata=1 data=2 secrets=3 reports=4 (pending sync: 5)\n"
+	       "Integrity:   binary=sha256:ab status=ok\n"
+	       "Bridge:      relay=1 user_access=2 ingress=3 s2s=4\n");
 	free(t);
 	assert_int_equal(control_status_print(NULL, stdout), -EINVAL);
 }
@@ -144,7 +144,7 @@ static long client_status(struct manager *m, uid_t uid, char *body, size_t size)
 
 static void test_status_over_socket(void **state)
 {
-	struct config_sources src = { .config_path = cfg, .config_path_explicit = true };
+	struct config_sources src = {.config_path = cfg, .config_path_explicit = true};
 	struct config *c = NULL;
 	struct manager *m = NULL;
 	char body[8192];
@@ -161,7 +161,14 @@ static void test_status_over_socket(void **state)
 		sock);
 	fclose(f);
 	assert_int_equal(config_load(&src, &c, NULL), 0);
-	assert_int_equal(manager_new(&(struct manager_params){ .config = c, .sources = &src }, &m), 0);
+	/* Only the control socket: the daemon's other subsystems would contact the CP. */
+	static const struct subsystem_ops *const only_control[] = {&control_subsystem_ops};
+	assert_int_equal(manager_new(&(struct manager_params){.config = c,
+							      .sources = &src,
+							      .subsystems = only_control,
+							      .n_subsystems = 1},
+				     &m),
+			 0);
 
 	/* Not running yet. */
 	long status;
@@ -200,7 +207,7 @@ static void test_status_over_socket(void **state)
 
 	/* A stale socket file nobody listens on: connection refused. */
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, sock);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	close(fd);
@@ -213,9 +220,9 @@ static void test_status_over_socket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_auth_table),
-		cmocka_unit_test(test_status_text),
-		cmocka_unit_test(test_status_over_socket),
+	    cmocka_unit_test(test_auth_table),
+	    cmocka_unit_test(test_status_text),
+	    cmocka_unit_test(test_status_over_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

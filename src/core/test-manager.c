@@ -94,21 +94,21 @@ static int fake_status(void *p, json_t *st)
 
 #define OPS(n)                                                                                     \
 	static const struct subsystem_ops ops##n = {                                               \
-		.name = "fake" #n,                                                                 \
-		.new = fake_new##n,                                                                \
-		.start = fake_start,                                                               \
-		.stop = fake_stop,                                                                 \
-		.free = fake_free,                                                                 \
-		.drain = fake_drain,                                                               \
-		.reload = fake_reload,                                                             \
-		.status = fake_status,                                                             \
+	    .name = "fake" #n,                                                                     \
+	    .new = fake_new##n,                                                                    \
+	    .start = fake_start,                                                                   \
+	    .stop = fake_stop,                                                                     \
+	    .free = fake_free,                                                                     \
+	    .drain = fake_drain,                                                                   \
+	    .reload = fake_reload,                                                                 \
+	    .status = fake_status,                                                                 \
 	};
 OPS(0)
 OPS(1)
 OPS(2)
 OPS(3)
 
-static const struct subsystem_ops *const table[] = { &ops0, &ops1, &ops2, &ops3 };
+static const struct subsystem_ops *const table[] = {&ops0, &ops1, &ops2, &ops3};
 
 static char cfg_path[64];
 
@@ -122,7 +122,7 @@ static void write_config(const char *text)
 
 static struct manager *make_manager(void)
 {
-	struct config_sources src = { .config_path = cfg_path, .config_path_explicit = true };
+	struct config_sources src = {.config_path = cfg_path, .config_path_explicit = true};
 	struct config_diag diag = {};
 	struct config *c = NULL;
 	struct manager *m = NULL;
@@ -131,11 +131,11 @@ static struct manager *make_manager(void)
 		config_diag_print(&diag, stderr);
 	config_diag_done(&diag);
 	assert_int_equal(r, 0);
-	assert_int_equal(manager_new(&(struct manager_params){ .config = c,
-							       .sources = &src,
-							       .subsystems = table,
-							       .n_subsystems = ELEMENTSOF(table),
-							       .drain_timeout = 200 * 1000 },
+	assert_int_equal(manager_new(&(struct manager_params){.config = c,
+							      .sources = &src,
+							      .subsystems = table,
+							      .n_subsystems = ELEMENTSOF(table),
+							      .drain_timeout = 200 * 1000},
 				     &m),
 			 0);
 	return m;
@@ -321,7 +321,8 @@ static void test_reload(void **state)
 	assert_int_equal(before->log_level, CONFIG_LOG_LEVEL_INFO);
 
 	/* Valid: log_level is hot, mesh.listen_port needs a restart. */
-	write_config("api: https://cp.example.com\nlog_level: debug\nmesh:\n  listen_port: 51999\n");
+	write_config(
+	    "api: https://cp.example.com\nlog_level: debug\nmesh:\n  listen_port: 51999\n");
 	assert_int_equal(manager_reload(m, &keys), 0);
 	assert_int_equal(manager_get_config(m)->log_level, CONFIG_LOG_LEVEL_DEBUG);
 	assert_int_equal(log_get_max_level(), LOG_DEBUG);
@@ -373,15 +374,15 @@ static void test_status(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_new_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_first_start_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_sigterm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_drain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_start_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_start_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_sigterm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_start_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

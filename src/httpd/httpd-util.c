@@ -217,7 +217,8 @@ bool httpd_accepts_gzip(const char *ae)
 				if ((*v == 'q' || *v == 'Q') && v[1] == '=')
 					q = strtod(v + 2, NULL);
 			}
-		if (tl > 0 && ((tl == 4 && strncasecmp(tok, "gzip", 4) == 0) || (tl == 1 && *tok == '*')))
+		if (tl > 0 &&
+		    ((tl == 4 && strncasecmp(tok, "gzip", 4) == 0) || (tl == 1 && *tok == '*')))
 			return q > 0.0;
 		p = end;
 	}
@@ -283,7 +284,8 @@ int httpd_gzip(const void *in, size_t len, char **ret, size_t *ret_len)
 	_cleanup_free_ char *out = NULL;
 	int r;
 
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
 		return -ENOMEM;
 	bound = deflateBound(&z, (uLong)len) + 32;
 	out = malloc(bound);

@@ -18,12 +18,12 @@
 #include "httpd/httpd-util.h"
 #include "httpd/httpd.h"
 
-#define HTTPD_MAX_HEADERS 16
+#define HTTPD_MAX_HEADERS	      16
 #define HTTPD_DEFAULT_MAX_CONNECTIONS 64U
-#define HTTPD_DEFAULT_TIMEOUT_SEC 30U
-#define HTTPD_DEFAULT_MAX_BODY ((size_t)1024 * 1024)
-#define HTTPD_DEFAULT_STREAM_MAX ((size_t)256 * 1024)
-#define HTTPD_GZIP_MIN 64 /* smaller bodies are not worth the gzip header */
+#define HTTPD_DEFAULT_TIMEOUT_SEC     30U
+#define HTTPD_DEFAULT_MAX_BODY	      ((size_t)1024 * 1024)
+#define HTTPD_DEFAULT_STREAM_MAX      ((size_t)256 * 1024)
+#define HTTPD_GZIP_MIN		      64 /* smaller bodies are not worth the gzip header */
 
 enum request_state {
 	REQUEST_RECEIVING, /* headers seen, reading the body */
@@ -251,7 +251,8 @@ static int request_set_response(struct httpd_request *req, unsigned status,
 				struct MHD_Response *resp)
 {
 	for (size_t i = 0; i < req->n_headers; i++)
-		if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) != MHD_YES) {
+		if (MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value) !=
+		    MHD_YES) {
 			MHD_destroy_response(resp);
 			return -EINVAL;
 		}
@@ -297,7 +298,8 @@ int httpd_reply(struct httpd_request *req, unsigned status, const char *content_
 					       MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return -ENOMEM;
-	if ((content_type && MHD_add_response_header(resp, "Content-Type", content_type) != MHD_YES) ||
+	if ((content_type &&
+	     MHD_add_response_header(resp, "Content-Type", content_type) != MHD_YES) ||
 	    (gzip && MHD_add_response_header(resp, "Content-Encoding", "gzip") != MHD_YES) ||
 	    (route && (route->flags & HTTPD_ROUTE_GZIP_RESPONSE) &&
 	     MHD_add_response_header(resp, "Vary", "Accept-Encoding") != MHD_YES)) {
@@ -341,8 +343,8 @@ int httpd_reply_empty(struct httpd_request *req, unsigned status)
 	return httpd_reply(req, status, NULL, NULL, 0);
 }
 
-int httpd_request_defer(struct httpd_request *req,
-			void (*on_close)(struct httpd_request *, void *), void *userdata)
+int httpd_request_defer(struct httpd_request *req, void (*on_close)(struct httpd_request *, void *),
+			void *userdata)
 {
 	if (req->state != REQUEST_HANDLING || req->response)
 		return -EALREADY;
@@ -399,7 +401,8 @@ int httpd_reply_stream(struct httpd_request *req, unsigned status, const char *c
 		free(s);
 		return -ENOMEM;
 	}
-	if ((content_type && MHD_add_response_header(resp, "Content-Type", content_type) != MHD_YES) ||
+	if ((content_type &&
+	     MHD_add_response_header(resp, "Content-Type", content_type) != MHD_YES) ||
 	    MHD_add_response_header(resp, "Cache-Control", "no-cache") != MHD_YES) {
 		MHD_destroy_response(resp);
 		free(s);
@@ -702,8 +705,8 @@ static enum MHD_Result request_dispatch(struct httpd_request *req)
 		return MHD_YES;
 	}
 	if (r < 0)
-		log_error_errno(r, "request handler failed", "method=%s path=%s err=%m", req->method,
-				req->path);
+		log_error_errno(r, "request handler failed", "method=%s path=%s err=%m",
+				req->method, req->path);
 	else
 		log_error("request handler gave no reply", "method=%s path=%s", req->method,
 			  req->path);
@@ -738,7 +741,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (h->unix_path && req->fd >= 0) {
 			socklen_t l = sizeof req->cred;
 			req->have_cred =
-				getsockopt(req->fd, SOL_SOCKET, SO_PEERCRED, &req->cred, &l) >= 0;
+			    getsockopt(req->fd, SOL_SOCKET, SO_PEERCRED, &req->cred, &l) >= 0;
 		}
 		req->next = h->requests;
 		if (h->requests)
@@ -785,7 +788,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static int listen_unix(const struct httpd_config *c, int *ret_fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	mode_t old;
@@ -825,7 +828,8 @@ static int listen_tcp(const char *listen_addr, int *ret_fd, int *ret_port)
 {
 	_cleanup_free_ char *host = NULL;
 	const char *colon, *port;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -914,15 +918,15 @@ int httpd_new(sd_event *event, const struct httpd_config *c, struct httpd **ret)
 
 	/* MHD takes the listen socket and closes it in MHD_stop_daemon. */
 	h->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		on_access, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_CONNECTION_LIMIT, h->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		c->connection_timeout_sec ?: HTTPD_DEFAULT_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-		MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
-		c->tcp_listen && c->per_ip_connections ? MHD_OPTION_PER_IP_CONNECTION_LIMIT
-						       : MHD_OPTION_END,
-		c->per_ip_connections, MHD_OPTION_END);
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access,
+	    h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+	    h->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    c->connection_timeout_sec ?: HTTPD_DEFAULT_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
+	    c->tcp_listen && c->per_ip_connections ? MHD_OPTION_PER_IP_CONNECTION_LIMIT
+						   : MHD_OPTION_END,
+	    c->per_ip_connections, MHD_OPTION_END);
 	if (!h->mhd) {
 		safe_close(fd);
 		return log_debug_errno(-EIO, "cannot start microhttpd");
@@ -984,6 +988,6 @@ int httpd_get_port(const struct httpd *h)
 unsigned httpd_get_connection_count(const struct httpd *h)
 {
 	const union MHD_DaemonInfo *di =
-		MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	    MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return di ? di->num_connections : 0;
 }

@@ -16,7 +16,7 @@ struct httpd_request;
 struct httpd_stream;
 
 /* Route flags. */
-#define HTTPD_ROUTE_GZIP_BODY (1U << 0)     /* accept a gzip Content-Encoding request body */
+#define HTTPD_ROUTE_GZIP_BODY	  (1U << 0) /* accept a gzip Content-Encoding request body */
 #define HTTPD_ROUTE_GZIP_RESPONSE (1U << 1) /* gzip replies when the client accepts gzip */
 
 /* One entry of the dispatch table. pattern segments are literals, "{name}" (exactly one
@@ -51,7 +51,8 @@ struct httpd_config {
 
 	/* Optional; runs after routing, before the body is read. Return 0 to continue; anything
 	 * else rejects the request — with the reply the callback gave, else 403 forbidden. */
-	int (*authorize)(struct httpd_request *req, const struct httpd_route *route, void *userdata);
+	int (*authorize)(struct httpd_request *req, const struct httpd_route *route,
+			 void *userdata);
 
 	const struct httpd_route *routes;
 	size_t n_routes;
@@ -61,7 +62,8 @@ struct httpd_config {
 /* Binds the listener and attaches to the loop. The route table must outlive the server. */
 int httpd_new(sd_event *event, const struct httpd_config *config, struct httpd **ret);
 /* Ends all streams and deferred requests (their close callbacks run), stops the daemon,
- * unlinks the unix socket file. */
+ * unlinks the unix socket file. Not from inside a handler or close callback of the same server
+ * (MHD is running then): schedule it on the loop instead. */
 struct httpd *httpd_free(struct httpd *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct httpd *, httpd_free)
 /* Bound TCP port (useful with port 0); -EAFNOSUPPORT for a unix socket server. */
@@ -108,7 +110,8 @@ int httpd_reply_empty(struct httpd_request *req, unsigned status);
  * request ends for any reason (reply sent, client gone, server freed); req is invalid after
  * it. A client that disconnects while waiting is noticed (EPOLLRDHUP). */
 int httpd_request_defer(struct httpd_request *req,
-			void (*on_close)(struct httpd_request *req, void *userdata), void *userdata);
+			void (*on_close)(struct httpd_request *req, void *userdata),
+			void *userdata);
 
 /* Streaming reply (chunked, e.g. text/event-stream with Cache-Control: no-cache). on_close
  * runs exactly once when the stream ends (client gone, buffer overflow, finish flushed, server

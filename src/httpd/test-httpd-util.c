@@ -15,22 +15,22 @@ static void test_percent_decode(void **state)
 		int r;
 		const char *out;
 	} cases[] = {
-		{ "abc", false, 0, "abc" },
-		{ "a%2Fb", false, 0, "a/b" },
-		{ "a%2fb", false, 0, "a/b" },
-		{ "%41%42%43", false, 0, "ABC" },
-		{ "%e2%82%ac", false, 0, "\xe2\x82\xac" },
-		{ "a+b", false, 0, "a+b" },
-		{ "a+b", true, 0, "a b" },
-		{ "%2B", true, 0, "+" },
-		{ "", false, 0, "" },
-		{ "%", false, -EINVAL, NULL },
-		{ "%4", false, -EINVAL, NULL },
-		{ "ab%4", false, -EINVAL, NULL },
-		{ "%G1", false, -EINVAL, NULL },
-		{ "%1G", false, -EINVAL, NULL },
-		{ "a%00b", false, -EINVAL, NULL },
-		{ "%00", true, -EINVAL, NULL },
+	    {"abc", false, 0, "abc"},
+	    {"a%2Fb", false, 0, "a/b"},
+	    {"a%2fb", false, 0, "a/b"},
+	    {"%41%42%43", false, 0, "ABC"},
+	    {"%e2%82%ac", false, 0, "\xe2\x82\xac"},
+	    {"a+b", false, 0, "a+b"},
+	    {"a+b", true, 0, "a b"},
+	    {"%2B", true, 0, "+"},
+	    {"", false, 0, ""},
+	    {"%", false, -EINVAL, NULL},
+	    {"%4", false, -EINVAL, NULL},
+	    {"ab%4", false, -EINVAL, NULL},
+	    {"%G1", false, -EINVAL, NULL},
+	    {"%1G", false, -EINVAL, NULL},
+	    {"a%00b", false, -EINVAL, NULL},
+	    {"%00", true, -EINVAL, NULL},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		char *out = NULL;
@@ -56,13 +56,13 @@ static int h_dummy(struct httpd_request *req, void *u)
 }
 
 static const struct httpd_route routes[] = {
-	{ "GET", "/v1/status", h_dummy },
-	{ "GET", "/v1/state/data/{key}", h_dummy },
-	{ "PUT", "/v1/state/report/{key*}", h_dummy },
-	{ "GET", "/v1/state/report/{key*}", h_dummy },
-	{ "DELETE", "/v1/state/report/{key*}", h_dummy },
-	{ "POST", "/v1/nodes/{id}/keys/{kid}", h_dummy },
-	{ "GET", "/", h_dummy },
+    {"GET", "/v1/status", h_dummy},
+    {"GET", "/v1/state/data/{key}", h_dummy},
+    {"PUT", "/v1/state/report/{key*}", h_dummy},
+    {"GET", "/v1/state/report/{key*}", h_dummy},
+    {"DELETE", "/v1/state/report/{key*}", h_dummy},
+    {"POST", "/v1/nodes/{id}/keys/{kid}", h_dummy},
+    {"GET", "/", h_dummy},
 };
 
 static void test_router(void **state)
@@ -74,43 +74,45 @@ static void test_router(void **state)
 		const char *p1, *v1, *p2, *v2;
 		const char *allow;
 	} cases[] = {
-		{ "GET", "/v1/status", 0, 0 },
-		{ "HEAD", "/v1/status", 0, 0 },
-		{ "POST", "/v1/status", -EOPNOTSUPP, -1, .allow = "GET, HEAD" },
-		{ "GET", "/v1/status/", -ENOENT, -1 },
-		{ "GET", "/v1/statusx", -ENOENT, -1 },
-		{ "GET", "/v1", -ENOENT, -1 },
-		{ "GET", "/v1/state/data/foo", 0, 1, "key", "foo" },
-		{ "GET", "/v1/state/data/a%2Fb", 0, 1, "key", "a/b" },
-		{ "GET", "/v1/state/data/a%20b%25", 0, 1, "key", "a b%" },
-		{ "GET", "/v1/state/data/a/b", -ENOENT, -1 },
-		{ "GET", "/v1/state/data/", -ENOENT, -1 },
-		{ "GET", "/v1/state/data/a%00b", -EINVAL, -1 },
-		{ "GET", "/v1/state/data/a%zz", -EINVAL, -1 },
-		{ "PUT", "/v1/state/report/x/y/z", 0, 2, "key", "x/y/z" },
-		{ "GET", "/v1/state/report/x/y", 0, 3, "key", "x/y" },
-		{ "DELETE", "/v1/state/report/k", 0, 4, "key", "k" },
-		{ "POST", "/v1/state/report/k", -EOPNOTSUPP, -1, .allow = "PUT, GET, HEAD, DELETE" },
-		{ "PUT", "/v1/state/report/", -ENOENT, -1 },
-		{ "POST", "/v1/nodes/n1/keys/k%2B2", 0, 5, "id", "n1", "kid", "k+2" },
-		{ "POST", "/v1/nodes//keys/k", -ENOENT, -1 },
-		{ "GET", "/", 0, 6 },
-		{ "GET", "", -ENOENT, -1 },
-		{ "GET", "v1/status", -ENOENT, -1 },
+	    {"GET", "/v1/status", 0, 0},
+	    {"HEAD", "/v1/status", 0, 0},
+	    {"POST", "/v1/status", -EOPNOTSUPP, -1, .allow = "GET, HEAD"},
+	    {"GET", "/v1/status/", -ENOENT, -1},
+	    {"GET", "/v1/statusx", -ENOENT, -1},
+	    {"GET", "/v1", -ENOENT, -1},
+	    {"GET", "/v1/state/data/foo", 0, 1, "key", "foo"},
+	    {"GET", "/v1/state/data/a%2Fb", 0, 1, "key", "a/b"},
+	    {"GET", "/v1/state/data/a%20b%25", 0, 1, "key", "a b%"},
+	    {"GET", "/v1/state/data/a/b", -ENOENT, -1},
+	    {"GET", "/v1/state/data/", -ENOENT, -1},
+	    {"GET", "/v1/state/data/a%00b", -EINVAL, -1},
+	    {"GET", "/v1/state/data/a%zz", -EINVAL, -1},
+	    {"PUT", "/v1/state/report/x/y/z", 0, 2, "key", "x/y/z"},
+	    {"GET", "/v1/state/report/x/y", 0, 3, "key", "x/y"},
+	    {"DELETE", "/v1/state/report/k", 0, 4, "key", "k"},
+	    {"POST", "/v1/state/report/k", -EOPNOTSUPP, -1, .allow = "PUT, GET, HEAD, DELETE"},
+	    {"PUT", "/v1/state/report/", -ENOENT, -1},
+	    {"POST", "/v1/nodes/n1/keys/k%2B2", 0, 5, "id", "n1", "kid", "k+2"},
+	    {"POST", "/v1/nodes//keys/k", -ENOENT, -1},
+	    {"GET", "/", 0, 6},
+	    {"GET", "", -ENOENT, -1},
+	    {"GET", "v1/status", -ENOENT, -1},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct httpd_match m;
-		int r = httpd_router_find(routes, ELEMENTSOF(routes), cases[i].method, cases[i].path,
-					  &m);
+		int r = httpd_router_find(routes, ELEMENTSOF(routes), cases[i].method,
+					  cases[i].path, &m);
 		assert_int_equal(r, cases[i].r);
 		if (r == 0) {
 			assert_ptr_equal(m.route, &routes[cases[i].route]);
 			if (cases[i].p1)
-				assert_string_equal(httpd_match_param(&m, cases[i].p1), cases[i].v1);
+				assert_string_equal(httpd_match_param(&m, cases[i].p1),
+						    cases[i].v1);
 			else
 				assert_int_equal(m.n_params, 0);
 			if (cases[i].p2)
-				assert_string_equal(httpd_match_param(&m, cases[i].p2), cases[i].v2);
+				assert_string_equal(httpd_match_param(&m, cases[i].p2),
+						    cases[i].v2);
 			assert_null(httpd_match_param(&m, "nope"));
 			httpd_match_done(&m);
 		}
@@ -145,11 +147,15 @@ static void test_encodings(void **state)
 		int r;
 		enum httpd_encoding e;
 	} ce[] = {
-		{ NULL, 0, HTTPD_ENCODING_IDENTITY },	 { "", 0, HTTPD_ENCODING_IDENTITY },
-		{ "identity", 0, HTTPD_ENCODING_IDENTITY }, { "gzip", 0, HTTPD_ENCODING_GZIP },
-		{ "GZip", 0, HTTPD_ENCODING_GZIP },	 { "x-gzip", 0, HTTPD_ENCODING_GZIP },
-		{ "deflate", -EOPNOTSUPP },		 { "br", -EOPNOTSUPP },
-		{ "gzip, identity", -EOPNOTSUPP },
+	    {NULL, 0, HTTPD_ENCODING_IDENTITY},
+	    {"", 0, HTTPD_ENCODING_IDENTITY},
+	    {"identity", 0, HTTPD_ENCODING_IDENTITY},
+	    {"gzip", 0, HTTPD_ENCODING_GZIP},
+	    {"GZip", 0, HTTPD_ENCODING_GZIP},
+	    {"x-gzip", 0, HTTPD_ENCODING_GZIP},
+	    {"deflate", -EOPNOTSUPP},
+	    {"br", -EOPNOTSUPP},
+	    {"gzip, identity", -EOPNOTSUPP},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ce); i++) {
 		enum httpd_encoding e = 99;
@@ -161,18 +167,18 @@ static void test_encodings(void **state)
 		const char *v;
 		bool yes;
 	} ae[] = {
-		{ NULL, false },
-		{ "", false },
-		{ "gzip", true },
-		{ "deflate, gzip", true },
-		{ "deflate, gzip;q=0.5", true },
-		{ "gzip;q=0", false },
-		{ "gzip; q=0.0, deflate", false },
-		{ "*", true },
-		{ "*;q=0", false },
-		{ "deflate, br", false },
-		{ "gzipx", false },
-		{ "GZIP", true },
+	    {NULL, false},
+	    {"", false},
+	    {"gzip", true},
+	    {"deflate, gzip", true},
+	    {"deflate, gzip;q=0.5", true},
+	    {"gzip;q=0", false},
+	    {"gzip; q=0.0, deflate", false},
+	    {"*", true},
+	    {"*;q=0", false},
+	    {"deflate, br", false},
+	    {"gzipx", false},
+	    {"GZIP", true},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ae); i++)
 		assert_int_equal(httpd_accepts_gzip(ae[i].v), ae[i].yes);
@@ -220,9 +226,9 @@ static void test_gzip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_percent_decode), cmocka_unit_test(test_router),
-		cmocka_unit_test(test_body_limit),     cmocka_unit_test(test_encodings),
-		cmocka_unit_test(test_gzip),
+	    cmocka_unit_test(test_percent_decode), cmocka_unit_test(test_router),
+	    cmocka_unit_test(test_body_limit),	   cmocka_unit_test(test_encodings),
+	    cmocka_unit_test(test_gzip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

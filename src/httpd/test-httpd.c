@@ -49,12 +49,12 @@ static int h_echo(struct httpd_request *req, void *u)
 	(void)httpd_request_peer(req, NULL, &uid, NULL);
 	const char *q = httpd_request_query(req, "q");
 	(void)httpd_request_add_header(req, "X-Test", "yes");
-	return httpd_reply_json(req, 201,
-				json_pack("{s:o, s:s, s:s?, s:I, s:b, s:s?}", "got", body, "name",
-					  httpd_request_param(req, "name"), "q", q, "uid",
-					  (json_int_t)(httpd_request_is_unix(req) ? (long long)uid : -1),
-					  "unix", httpd_request_is_unix(req), "ua",
-					  httpd_request_header(req, "user-agent")));
+	return httpd_reply_json(
+	    req, 201,
+	    json_pack("{s:o, s:s, s:s?, s:I, s:b, s:s?}", "got", body, "name",
+		      httpd_request_param(req, "name"), "q", q, "uid",
+		      (json_int_t)(httpd_request_is_unix(req) ? (long long)uid : -1), "unix",
+		      httpd_request_is_unix(req), "ua", httpd_request_header(req, "user-agent")));
 }
 
 static int h_big(struct httpd_request *req, void *u)
@@ -96,7 +96,8 @@ static int on_stream_tick(sd_event_source *s, uint64_t usec, void *u)
 
 static int h_stream(struct httpd_request *req, void *u)
 {
-	int r = httpd_reply_stream(req, 200, "text/event-stream", on_stream_close, NULL, &srv.stream);
+	int r =
+	    httpd_reply_stream(req, 200, "text/event-stream", on_stream_close, NULL, &srv.stream);
 	if (r < 0)
 		return r;
 	if (srv.stream_overflow) {
@@ -108,8 +109,8 @@ static int h_stream(struct httpd_request *req, void *u)
 		return 0;
 	}
 	if (srv.chunks_total > 0)
-		return sd_event_add_time_relative(srv.event, &srv.timer, CLOCK_MONOTONIC, 20 * 1000, 0,
-						  on_stream_tick, NULL);
+		return sd_event_add_time_relative(srv.event, &srv.timer, CLOCK_MONOTONIC, 20 * 1000,
+						  0, on_stream_tick, NULL);
 	return httpd_stream_write(srv.stream, ": hello\n\n", 9);
 }
 
@@ -122,8 +123,8 @@ static void on_deferred_close(struct httpd_request *req, void *u)
 static int on_deferred_timer(sd_event_source *s, uint64_t usec, void *u)
 {
 	if (srv.deferred && ++srv.deferred_replied)
-		assert_int_equal(httpd_reply_json(srv.deferred, 200, json_pack("{s:s}", "late", "yes")),
-				 0);
+		assert_int_equal(
+		    httpd_reply_json(srv.deferred, 200, json_pack("{s:s}", "late", "yes")), 0);
 	return 0;
 }
 
@@ -145,13 +146,13 @@ static int authorize(struct httpd_request *req, const struct httpd_route *route,
 }
 
 static const struct httpd_route routes[] = {
-	{ "POST", "/echo/{name}", h_echo },
-	{ "POST", "/gz/{name}", h_echo, HTTPD_ROUTE_GZIP_BODY },
-	{ "GET", "/big", h_big, HTTPD_ROUTE_GZIP_RESPONSE },
-	{ "GET", "/fail", h_fail },
-	{ "GET", "/stream", h_stream },
-	{ "GET", "/deferred", h_deferred },
-	{ "GET", "/secret", h_big, 0, 0, "deny" },
+    {"POST", "/echo/{name}", h_echo},
+    {"POST", "/gz/{name}", h_echo, HTTPD_ROUTE_GZIP_BODY},
+    {"GET", "/big", h_big, HTTPD_ROUTE_GZIP_RESPONSE},
+    {"GET", "/fail", h_fail},
+    {"GET", "/stream", h_stream},
+    {"GET", "/deferred", h_deferred},
+    {"GET", "/secret", h_big, 0, 0, "deny"},
 };
 
 /* --- client thread --- */
@@ -299,12 +300,12 @@ static const char *base_unix;
 static void server_start(bool unix_sock, size_t max_body, size_t stream_max)
 {
 	struct httpd_config c = {
-		.max_body = max_body,
-		.stream_buffer_max = stream_max,
-		.routes = routes,
-		.n_routes = ELEMENTSOF(routes),
-		.authorize = authorize,
-		.connection_timeout_sec = 5,
+	    .max_body = max_body,
+	    .stream_buffer_max = stream_max,
+	    .routes = routes,
+	    .n_routes = ELEMENTSOF(routes),
+	    .authorize = authorize,
+	    .connection_timeout_sec = 5,
 	};
 
 	memset(&srv, 0, sizeof srv);
@@ -318,7 +319,7 @@ static void server_start(bool unix_sock, size_t max_body, size_t stream_max)
 		srv.h = httpd_free(srv.h);
 		assert_int_equal(access(sock_path, F_OK), -1);
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		strcpy(sa.sun_path, sock_path);
 		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 		close(fd);
@@ -392,9 +393,8 @@ static void round_trip(bool unix_sock)
 	assert_string_equal(json_string_value(json_object_get(got, "name")), "a/b c");
 	assert_string_equal(json_string_value(json_object_get(got, "q")), "x&y z");
 	assert_string_equal(json_string_value(json_object_get(got, "ua")), "test-httpd");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(got, "got"), "hello")),
-			    "world");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(got, "got"), "hello")), "world");
 	assert_int_equal(json_is_true(json_object_get(got, "unix")), unix_sock);
 	if (unix_sock)
 		assert_int_equal(json_integer_value(json_object_get(got, "uid")), getuid());
@@ -750,12 +750,16 @@ static void test_idle_stream_no_busy_loop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unix_round_trip),	    cmocka_unit_test(test_tcp_round_trip),
-		cmocka_unit_test(test_body_limits),	    cmocka_unit_test(test_stream),
-		cmocka_unit_test(test_stream_client_leaves), cmocka_unit_test(test_stream_overflow),
-		cmocka_unit_test(test_deferred),	    cmocka_unit_test(test_free_with_open_stream),
-		cmocka_unit_test(test_idle_stream_no_busy_loop),
-		cmocka_unit_test(test_deferred_client_leaves),
+	    cmocka_unit_test(test_unix_round_trip),
+	    cmocka_unit_test(test_tcp_round_trip),
+	    cmocka_unit_test(test_body_limits),
+	    cmocka_unit_test(test_stream),
+	    cmocka_unit_test(test_stream_client_leaves),
+	    cmocka_unit_test(test_stream_overflow),
+	    cmocka_unit_test(test_deferred),
+	    cmocka_unit_test(test_free_with_open_stream),
+	    cmocka_unit_test(test_idle_stream_no_busy_loop),
+	    cmocka_unit_test(test_deferred_client_leaves),
 	};
 	if (getenv("TEST_HTTPD_DEBUG"))
 		log_set_max_level(LOG_DEBUG);

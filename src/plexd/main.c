@@ -54,11 +54,11 @@ static int cmd_help(struct cli *cli, const char *name, int argc, char **argv);
 static int cmd_version(struct cli *cli, const char *name, int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "up", cmd_up, "run the daemon in the foreground" },
-	{ "config check", cmd_config_check, "validate the configuration and print it" },
-	{ "status", cmd_status, "show the running daemon's status" },
-	{ "version", cmd_version, "print version information" },
-	{ "help", cmd_help, "show this help" },
+    {"up", cmd_up, "run the daemon in the foreground"},
+    {"config check", cmd_config_check, "validate the configuration and print it"},
+    {"status", cmd_status, "show the running daemon's status"},
+    {"version", cmd_version, "print version information"},
+    {"help", cmd_help, "show this help"},
 };
 
 /* Global flags; has_arg: takes a value (--flag VALUE or --flag=VALUE). */
@@ -67,28 +67,29 @@ static const struct global_flag {
 	bool has_arg;
 	size_t offset; /* into struct cli: const char * or bool */
 } global_flags[] = {
-	{ "--config", true, offsetof(struct cli, config_path) },
-	{ "--api", true, offsetof(struct cli, api) },
-	{ "--log-level", true, offsetof(struct cli, log_level) },
-	{ "--mode", true, offsetof(struct cli, mode) },
-	{ "--json", false, offsetof(struct cli, json) },
-	{ "--version", false, offsetof(struct cli, version) },
-	{ "--help", false, offsetof(struct cli, help) },
-	{ "-h", false, offsetof(struct cli, help) },
+    {"--config", true, offsetof(struct cli, config_path)},
+    {"--api", true, offsetof(struct cli, api)},
+    {"--log-level", true, offsetof(struct cli, log_level)},
+    {"--mode", true, offsetof(struct cli, mode)},
+    {"--json", false, offsetof(struct cli, json)},
+    {"--version", false, offsetof(struct cli, version)},
+    {"--help", false, offsetof(struct cli, help)},
+    {"-h", false, offsetof(struct cli, help)},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: plexd [global flags] <command> [command flags] [args]\n\n"
-		   "Global flags:\n"
-		   "  --config PATH      config file (default %s)\n"
-		   "  --api URL          override api\n"
-		   "  --log-level LEVEL  override log_level (debug, info, warn, error)\n"
-		   "  --mode MODE        override mode (node, bridge)\n"
-		   "  --json             print JSON instead of text\n"
-		   "  --version          print version information\n"
-		   "  -h, --help         show this help\n\n"
-		   "Commands:\n",
+	fprintf(f,
+		"Usage: plexd [global flags] <command> [command flags] [args]\n\n"
+		"Global flags:\n"
+		"  --config PATH      config file (default %s)\n"
+		"  --api URL          override api\n"
+		"  --log-level LEVEL  override log_level (debug, info, warn, error)\n"
+		"  --mode MODE        override mode (node, bridge)\n"
+		"  --json             print JSON instead of text\n"
+		"  --version          print version information\n"
+		"  -h, --help         show this help\n\n"
+		"Commands:\n",
 		CONFIG_DEFAULT_PATH);
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		fprintf(f, "  %-16s %s\n", commands[i].words, commands[i].usage);
@@ -183,7 +184,8 @@ static bool is_group_word(const char *w)
 {
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
 		size_t l = strcspn(commands[i].words, " ");
-		if (commands[i].words[l] == ' ' && strlen(w) == l && strneq(commands[i].words, w, l))
+		if (commands[i].words[l] == ' ' && strlen(w) == l &&
+		    strneq(commands[i].words, w, l))
 			return true;
 	}
 	return false;
@@ -193,7 +195,7 @@ static int cmd_version(struct cli *cli, const char *name, int argc, char **argv)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	const char *d = __DATE__; /* "Mmm dd yyyy" */
-	const char *mp = strstr(months, (char[]){ d[0], d[1], d[2], 0 });
+	const char *mp = strstr(months, (char[]){d[0], d[1], d[2], 0});
 	int month = mp ? (int)(mp - months) / 3 + 1 : 0;
 
 	if (argc > 0) {
@@ -215,12 +217,12 @@ static int cmd_help(struct cli *cli, const char *name, int argc, char **argv)
 static void sources_from_cli(const struct cli *cli, struct config_sources *src)
 {
 	*src = (struct config_sources){
-		.config_path = cli->config_path,
-		.config_path_explicit = cli->config_path != NULL,
-		.flag_api = cli->api,
-		.flag_mode = cli->mode,
-		.flag_log_level = cli->log_level,
-		.environ = environ,
+	    .config_path = cli->config_path,
+	    .config_path_explicit = cli->config_path != NULL,
+	    .flag_api = cli->api,
+	    .flag_mode = cli->mode,
+	    .flag_log_level = cli->log_level,
+	    .environ = environ,
 	};
 }
 
@@ -372,17 +374,20 @@ static int cmd_up(struct cli *cli, const char *name, int argc, char **argv)
 	log_info("starting", "version=%s commit=%s config=%s mode=%s", PLEXD_VERSION, PLEXD_COMMIT,
 		 c->config_path ?: "none", config_mode_to_string(c->mode));
 	if (c->api_client.allow_insecure_http && strneq(c->api, "http:", 5))
-		log_warning("using plain http for the control plane (api_client.allow_insecure_http)",
-			    "api=%s", c->api);
+		log_warning(
+		    "using plain http for the control plane (api_client.allow_insecure_http)",
+		    "api=%s", c->api);
 	if (c->api_client.insecure_skip_verify)
-		log_warning("TLS certificate verification disabled (api_client.insecure_skip_verify)");
+		log_warning(
+		    "TLS certificate verification disabled (api_client.insecure_skip_verify)");
 
 	/* §2.1: the runtime directory holding node_api.socket, and the control socket's. */
 	r = make_parent_dir(c->node_api.socket);
 	if (r >= 0)
 		r = make_parent_dir(c->actions.socket);
 	if (r < 0) {
-		fprintf(stderr, "plexd %s: cannot create runtime directory: %s\n", name, strerror(-r));
+		fprintf(stderr, "plexd %s: cannot create runtime directory: %s\n", name,
+			strerror(-r));
 		return EXIT_FAIL;
 	}
 	/* The lock lives in data_dir, so the directory must exist first; the repair pass (which
@@ -407,7 +412,7 @@ static int cmd_up(struct cli *cli, const char *name, int argc, char **argv)
 	}
 
 	sources_from_cli(cli, &src);
-	r = manager_new(&(struct manager_params){ .config = TAKE_PTR(c), .sources = &src }, &m);
+	r = manager_new(&(struct manager_params){.config = TAKE_PTR(c), .sources = &src}, &m);
 	if (r < 0) {
 		fprintf(stderr, "plexd %s: %s\n", name, strerror(-r));
 		return EXIT_FAIL;
@@ -441,7 +446,8 @@ int main(int argc, char **argv)
 	cmd = command_find(&cli, &words);
 	if (!cmd) {
 		if (is_group_word(cli.args[0]) && cli.n_args > 1)
-			fprintf(stderr, "plexd %s: unknown command '%s'\n", cli.args[0], cli.args[1]);
+			fprintf(stderr, "plexd %s: unknown command '%s'\n", cli.args[0],
+				cli.args[1]);
 		else if (is_group_word(cli.args[0]))
 			fprintf(stderr, "plexd %s: missing subcommand\n", cli.args[0]);
 		else

@@ -33,7 +33,7 @@ static void slurp(int fd, char *buf, size_t size)
 /* Runs plexd_main with the given words (NULL-terminated), capturing stdout and stderr. */
 static int run(const char *first, ...)
 {
-	char *argv[32] = { (char *)"plexd" };
+	char *argv[32] = {(char *)"plexd"};
 	int argc = 1, r, saved_out, saved_err, fo, fe;
 	va_list ap;
 
@@ -83,9 +83,9 @@ static void test_version(void **state)
 {
 	char want[256];
 	const char *variants[][3] = {
-		{ "--version", NULL },
-		{ "version", NULL },
-		{ "status", "--version" }, /* global flag anywhere wins */
+	    {"--version", NULL},
+	    {"version", NULL},
+	    {"status", "--version"}, /* global flag anywhere wins */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
 		assert_int_equal(run(variants[i][0], variants[i][1], NULL), 0);
@@ -109,15 +109,15 @@ static void test_usage_errors(void **state)
 		int code;
 		const char *err;
 	} cases[] = {
-		{ NULL, NULL, NULL, 2, "Usage: plexd" },
-		{ "bogus", NULL, NULL, 2, "plexd: unknown command 'bogus' (see plexd --help)\n" },
-		{ "config", NULL, NULL, 2, "plexd config: missing subcommand\n" },
-		{ "config", "bogus", NULL, 2, "plexd config: unknown command 'bogus'\n" },
-		{ "--config", NULL, NULL, 2, "plexd: option --config requires an argument\n" },
-		{ "status", "--api", NULL, 2, "plexd: option --api requires an argument\n" },
-		{ "up", "extra", NULL, 2, "plexd up: unexpected argument 'extra'\n" },
-		{ "status", "--all", NULL, 2, "plexd status: unexpected argument '--all'\n" },
-		{ "config", "check", "x", 2, "plexd config check: unexpected argument 'x'\n" },
+	    {NULL, NULL, NULL, 2, "Usage: plexd"},
+	    {"bogus", NULL, NULL, 2, "plexd: unknown command 'bogus' (see plexd --help)\n"},
+	    {"config", NULL, NULL, 2, "plexd config: missing subcommand\n"},
+	    {"config", "bogus", NULL, 2, "plexd config: unknown command 'bogus'\n"},
+	    {"--config", NULL, NULL, 2, "plexd: option --config requires an argument\n"},
+	    {"status", "--api", NULL, 2, "plexd: option --api requires an argument\n"},
+	    {"up", "extra", NULL, 2, "plexd up: unexpected argument 'extra'\n"},
+	    {"status", "--all", NULL, 2, "plexd status: unexpected argument '--all'\n"},
+	    {"config", "check", "x", 2, "plexd config check: unexpected argument 'x'\n"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		int r = run(cases[i].a, cases[i].b, cases[i].c, NULL);
@@ -129,7 +129,7 @@ static void test_usage_errors(void **state)
 
 static void test_help(void **state)
 {
-	const char *variants[] = { "-h", "--help", "help" };
+	const char *variants[] = {"-h", "--help", "help"};
 	for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
 		assert_int_equal(run(variants[i], NULL), 0);
 		assert_non_null(strstr(out, "Usage: plexd [global flags] <command>"));
@@ -145,7 +145,8 @@ static void test_config_check(void **state)
 {
 	char good[128], bad[128], flag[160];
 
-	write_file("good.yaml", "api: https://cp.example.com\nlog_level: warn\n", good, sizeof good);
+	write_file("good.yaml", "api: https://cp.example.com\nlog_level: warn\n", good,
+		   sizeof good);
 	write_file("bad.yaml",
 		   "api: ftp://cp.example.com\n"
 		   "log_level: loud\n"
@@ -186,8 +187,8 @@ static void test_status_unreachable(void **state)
 {
 	char cfgp[128], text[256];
 
-	snprintf(text, sizeof text, "api: https://cp.example.com\nactions:\n  socket: %s/none.sock\n",
-		 dir);
+	snprintf(text, sizeof text,
+		 "api: https://cp.example.com\nactions:\n  socket: %s/none.sock\n", dir);
 	write_file("status.yaml", text, cfgp, sizeof cfgp);
 	assert_int_equal(run("status", "--config", cfgp, NULL), 3);
 	assert_true(strneq(err, "plexd status: daemon not reachable at ", 38));
@@ -228,12 +229,12 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version),
-		cmocka_unit_test(test_usage_errors),
-		cmocka_unit_test(test_help),
-		cmocka_unit_test(test_config_check),
-		cmocka_unit_test(test_status_unreachable),
-		cmocka_unit_test(test_up_config_errors),
+	    cmocka_unit_test(test_version),
+	    cmocka_unit_test(test_usage_errors),
+	    cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_config_check),
+	    cmocka_unit_test(test_status_unreachable),
+	    cmocka_unit_test(test_up_config_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
