@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "plexcp/cli.h"
 #include "plexcp/server.h"
@@ -190,6 +191,13 @@ static int cmd_serve(int argc, char **argv, const char *db, const char *admin_so
 	}
 	if (cfg.insecure_http)
 		log_warning("serving plain HTTP (--insecure-http): for tests and demos only");
+
+	/* One descriptor per event stream: lift the soft limit to the hard one (1024 is too few). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	r = server_new(&cfg, &s);
 	if (r < 0) {
