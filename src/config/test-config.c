@@ -606,7 +606,6 @@ static void test_validation_families(void **state)
 		if (strstr(l, "%d (4 x CPUs)"))
 			l = cpu_line;
 		snprintf(want, sizeof want, "plexd: config: %s", l);
-		fprintf(stderr, "case %zu\n", i);
 		expect_errors(cases[i].yaml, env, lines);
 	}
 }
@@ -768,7 +767,6 @@ static void test_yaml_syntax(void **state)
 		char want[512];
 		const char *lines[] = { want, NULL };
 		snprintf(want, sizeof want, "plexd: config: %s", cases[i].line);
-		fprintf(stderr, "yaml case %zu\n", i);
 		expect_errors(cases[i].yaml, NULL, lines);
 	}
 }
