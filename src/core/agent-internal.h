@@ -19,6 +19,7 @@ struct mesh;
 struct nonce_store;
 struct registration;
 struct control;
+struct httpd_request;
 
 enum control_state {
 	CONTROL_STATE_OFFLINE,
@@ -75,6 +76,13 @@ struct agent {
 
 	/* drift reports in flight are fire-and-forget */
 	struct http_request *drift_request;
+
+	/* explicit deregistration (§4.6) via the control socket */
+	struct httpd_request *dereg_request;
+	sd_event_source *dereg_timer;
+	unsigned dereg_attempts;
+	bool deregistered;
+	bool purge;
 
 	/* binary checksum for heartbeats */
 	uint8_t binary_checksum[32];

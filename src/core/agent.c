@@ -18,6 +18,7 @@
 #include "mesh/mesh.h"
 #include "policy/rule.h"
 #include "shared/encoding.h"
+#include "shared/fileio.h"
 #include "shared/log.h"
 #include "shared/wire.h"
 
@@ -325,6 +326,16 @@ static void agent_stop(void *userdata)
 			log_info("mesh interface removed", "interface=%s",
 				 agent_config(a)->mesh.interface);
 	}
+	/* §4.6 step 7 (D): the identity is now invalid; --purge removes all local data. */
+	if (a->deregistered) {
+		const struct config *c = agent_config(a);
+		(void)identity_remove(c->data_dir);
+		if (a->purge) {
+			(void)rm_rf(c->data_dir);
+			(void)unlink(c->token.file);
+			log_info("local data purged", "data_dir=%s", c->data_dir);
+		}
+	}
 }
 
 /* --- status and peers endpoints ---------------------------------------------------------- */
@@ -401,8 +412,95 @@ static int handle_peers(struct httpd_request *req, void *userdata)
 	return httpd_reply_json(req, 200, json_pack("{s:o}", "peers", arr));
 }
 
+/* --- deregistration (§4.6, D steps) ------------------------------------------------------- */
+
+#define DEREG_ATTEMPTS 3
+#define DEREG_RETRY_USEC (3 * USEC_PER_SEC)
+
+static void dereg_send(struct agent *a);
+
+static int on_dereg_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	dereg_send(userdata);
+	return 0;
+}
+
+static void on_dereg_done(const struct api_result *res, void *userdata)
+{
+	struct agent *a = userdata;
+	bool ok = res->kind == API_RESULT_OK || res->status == 401 || res->status == 404;
+
+	if (!a->dereg_request)
+		return;
+	if (!ok && ++a->dereg_attempts < DEREG_ATTEMPTS &&
+	    (res->kind == API_RESULT_TRANSIENT || res->kind == API_RESULT_RATE_LIMITED)) {
+		(void)sd_event_add_time_relative(a->event, &a->dereg_timer, CLOCK_MONOTONIC,
+						 DEREG_RETRY_USEC, 0, on_dereg_timer, a);
+		return;
+	}
+	if (!ok) {
+		log_error("deregistration failed; node stays registered", "status=%ld detail=\"%s\"",
+			  res->status, strempty(res->message));
+		(void)httpd_reply_error(a->dereg_request, 502, "control plane unreachable", NULL);
+		a->dereg_request = NULL;
+		return;
+	}
+	if (res->kind != API_RESULT_OK)
+		log_warning("control plane does not know this node; cleaning up locally");
+	log_info("deregistered", "node_id=%s purge=%s", a->identity->node_id, a->purge ? "yes" : "no");
+	a->deregistered = true;
+	(void)httpd_reply_json(a->dereg_request, 200,
+			       json_pack("{s:s, s:b}", "node_id", a->identity->node_id, "purged",
+					 a->purge));
+	a->dereg_request = NULL;
+	manager_request_stop(a->manager, false);
+}
+
+static void dereg_send(struct agent *a)
+{
+	a->dereg_timer = sd_event_source_disable_unref(a->dereg_timer);
+	if (api_deregister(a->api, on_dereg_done, a, NULL) < 0) {
+		(void)httpd_reply_error(a->dereg_request, 500, "cannot send deregistration", NULL);
+		a->dereg_request = NULL;
+	}
+}
+
+static void on_dereg_request_closed(struct httpd_request *req, void *userdata)
+{
+	struct agent *a = userdata;
+	if (a->dereg_request == req)
+		a->dereg_request = NULL;
+}
+
+static int handle_deregister(struct httpd_request *req, void *userdata)
+{
+	struct agent *a = userdata;
+	json_t *body = NULL;
+	int r;
+
+	if (!a->identity)
+		return httpd_reply_error(req, 409, "node is not registered", NULL);
+	if (a->dereg_request || a->deregistered)
+		return httpd_reply_error(req, 409, "deregistration already running", NULL);
+	r = httpd_request_body_json(req, &body);
+	if (r == -EINVAL || (body && !json_is_object(body))) {
+		json_decref(body);
+		return httpd_reply_error(req, 400, "invalid JSON body", NULL);
+	}
+	a->purge = body && json_is_true(json_object_get(body, "purge"));
+	json_decref(body);
+	r = httpd_request_defer(req, on_dereg_request_closed, a);
+	if (r < 0)
+		return r;
+	a->dereg_request = req;
+	a->dereg_attempts = 0;
+	dereg_send(a);
+	return 0;
+}
+
 static const struct httpd_route agent_routes[] = {
 	{ "GET", "/v1/peers", handle_peers, 0, 0, CONTROL_AUTH(PLEXD) },
+	{ "POST", "/v1/deregister", handle_deregister, 0, 0, CONTROL_AUTH(ROOT) },
 };
 
 static int agent_status(void *userdata, json_t *status)
@@ -512,6 +610,7 @@ static void *agent_free(void *userdata)
 		return NULL;
 	registration_free(a->registration);
 	agent_sync_stop(a);
+	sd_event_source_disable_unref(a->dereg_timer);
 	stream_free(a->stream);
 	mesh_free(a->mesh);
 	api_client_free(a->api);
