@@ -274,6 +274,9 @@ static void test_event_log(void **state)
 
 	/* Much later: only the newest 4 (the new one included) survive. */
 	add_event(s, "n_a", 1000 * SEC);
+	assert_int_equal(store_event_since(s, "n_a", 7, &ev, &nev), 0); /* not pruned yet */
+	store_event_array_free(ev, nev);
+	assert_int_equal(store_event_prune(s, 1000 * SEC), 0);
 	assert_int_equal(store_event_since(s, "n_a", 7, &ev, &nev), -ENOENT);
 	assert_int_equal(store_event_since(s, "n_a", 8, &ev, &nev), 0);
 	assert_int_equal(nev, 3);
