@@ -11,6 +11,7 @@
 #include "shared/log.h"
 
 #include "config/config.h"
+#include "core/agent-cli.h"
 #include "core/control.h"
 #include "core/manager.h"
 #include "version.h"
@@ -52,11 +53,17 @@ static int cmd_config_check(struct cli *cli, const char *name, int argc, char **
 static int cmd_status(struct cli *cli, const char *name, int argc, char **argv);
 static int cmd_help(struct cli *cli, const char *name, int argc, char **argv);
 static int cmd_version(struct cli *cli, const char *name, int argc, char **argv);
+static int cmd_join(struct cli *cli, const char *name, int argc, char **argv);
+static int cmd_peers(struct cli *cli, const char *name, int argc, char **argv);
+static int cmd_deregister(struct cli *cli, const char *name, int argc, char **argv);
 
 static const struct command commands[] = {
     {"up", cmd_up, "run the daemon in the foreground"},
     {"config check", cmd_config_check, "validate the configuration and print it"},
+    {"join", cmd_join, "register with a bootstrap token and exit [--token-file PATH]"},
     {"status", cmd_status, "show the running daemon's status"},
+    {"peers", cmd_peers, "list mesh peers [--all]"},
+    {"deregister", cmd_deregister, "deregister this node [--purge]"},
     {"version", cmd_version, "print version information"},
     {"help", cmd_help, "show this help"},
 };
@@ -314,6 +321,61 @@ static int cmd_status(struct cli *cli, const char *name, int argc, char **argv)
 		(void)control_status_print(j, stdout);
 	json_decref(j);
 	return EXIT_OK;
+}
+
+/* Parses "--flag" / "--flag VALUE" options of one command; unknown ones are a usage error. */
+static int parse_cmd_flags(const char *name, int argc, char **argv, const char *bool_flag,
+			   bool *ret_bool, const char *value_flag, const char **ret_value)
+{
+	for (int i = 0; i < argc; i++) {
+		if (bool_flag && streq(argv[i], bool_flag))
+			*ret_bool = true;
+		else if (value_flag && streq(argv[i], value_flag) && i + 1 < argc)
+			*ret_value = argv[++i];
+		else {
+			fprintf(stderr, "plexd %s: unexpected argument '%s'\n", name, argv[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int cmd_join(struct cli *cli, const char *name, int argc, char **argv)
+{
+	_cleanup_(config_freep) struct config *c = NULL;
+	const char *token_file = NULL;
+
+	if (parse_cmd_flags(name, argc, argv, NULL, NULL, "--token-file", &token_file) < 0)
+		return EXIT_USAGE;
+	if (load_config(cli, &c) < 0)
+		return EXIT_USAGE;
+	log_set_max_level(MAX(log_level_from_string(config_log_level_to_string(c->log_level)),
+			      LOG_ERR));
+	return agent_cli_join(c, token_file);
+}
+
+static int cmd_peers(struct cli *cli, const char *name, int argc, char **argv)
+{
+	_cleanup_(config_freep) struct config *c = NULL;
+	bool all = false;
+
+	if (parse_cmd_flags(name, argc, argv, "--all", &all, NULL, NULL) < 0)
+		return EXIT_USAGE;
+	if (load_config(cli, &c) < 0)
+		return EXIT_USAGE;
+	return agent_cli_peers(c, cli->json, all);
+}
+
+static int cmd_deregister(struct cli *cli, const char *name, int argc, char **argv)
+{
+	_cleanup_(config_freep) struct config *c = NULL;
+	bool purge = false;
+
+	if (parse_cmd_flags(name, argc, argv, "--purge", &purge, NULL, NULL) < 0)
+		return EXIT_USAGE;
+	if (load_config(cli, &c) < 0)
+		return EXIT_USAGE;
+	return agent_cli_deregister(c, purge);
 }
 
 static int make_parent_dir(const char *path)
