@@ -126,14 +126,14 @@ static void put_stmt(FILE *f, json_t *st)
 				strempty(json_string_value(json_object_get(v, "per"))));
 			if (burst != 5)
 				fprintf(f, " burst %" JSON_INTEGER_FORMAT " packets", burst);
-		} else if (streq(key, "log") && json_object_size(v) <= 2) {
+		} else if (streq(key, "log") &&
+			   json_object_size(v) == (size_t)(!!json_object_get(v, "prefix") +
+							    !!json_object_get(v, "level"))) {
 			fputs("log", f);
 			if ((x = json_object_get(v, "prefix")))
 				fprintf(f, " prefix \"%s\"", strempty(json_string_value(x)));
 			if ((x = json_object_get(v, "level")))
 				fprintf(f, " level %s", strempty(json_string_value(x)));
-			if (json_object_size(v) != (size_t)(!!json_object_get(v, "prefix") + !!json_object_get(v, "level")))
-				put_json_raw(f, v);
 		} else {
 			put_json_raw(f, st);
 		}
