@@ -22,3 +22,12 @@ def plexd_bin(build_dir):
     if not path.is_file():
         pytest.skip(f"{path} not built")
     return path
+
+
+@pytest.fixture(scope="session")
+def plexcp_bin(build_dir):
+    """Path of the plexcp (control plane) executable in the build directory."""
+    path = build_dir / "src" / "plexcp" / "plexcp"
+    if not path.is_file():
+        pytest.skip(f"{path} not built")
+    return path

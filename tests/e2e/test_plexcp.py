@@ -1,0 +1,339 @@
+"""Integration tests of plexcp, the control plane, against the wire contract
+(control-plane-api.md §1-§7, §9, §12). Each test drives a real `plexcp serve --insecure-http`
+on a free loopback port with its database in a temp directory, through the node API (plain
+HTTP/1.1) and the admin CLI. Event signatures are checked with an independent Ed25519
+implementation (python3-cryptography) over a §6.3 canonicalisation written in cpclient.py from
+the spec text; it is first checked against the §6.7 vectors."""
+
+import base64
+import datetime
+import gzip
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cpclient import (EnvelopeError, PlexCP, payload_canon, signing_input, time_canon,
+                      verifies, verify_envelope, wg_public_key)
+
+# ---------------------------------------------------------------------------------------------
+# §6.7 vectors, verbatim.
+
+VECTOR_KEY = "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
+VECTOR1 = b"""{
+  "signature": "Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==",
+  "event_id": "evt_000042",
+  "event_type": "node_state_updated",
+  "nonce": "6f1c2a9be4d058731b0e4d2c9a7f3e15",
+  "issued_at": "2025-01-15T10:30:00.250000Z",
+  "payload": {
+    "metadata": { "env": "prod", "owner": "ops & sre <team>" },
+    "data": [
+      {
+        "key": "app-config",
+        "content_type": "application/json",
+        "payload": { "port": 8443, "tls": true },
+        "version": 3,
+        "updated_at": "2025-01-15T10:29:59Z"
+      }
+    ]
+  }
+}"""
+VECTOR1_SI = (b'{"event_type":"node_state_updated","event_id":"evt_000042","issued_at":'
+              b'"2025-01-15T10:30:00.25Z","nonce":"6f1c2a9be4d058731b0e4d2c9a7f3e15","payload":'
+              b'{"metadata":{"env":"prod","owner":"ops \\u0026 sre \\u003cteam\\u003e"},"data":'
+              b'[{"key":"app-config","content_type":"application/json","payload":{"port":8443,'
+              b'"tls":true},"version":3,"updated_at":"2025-01-15T10:29:59Z"}]}}')
+VECTOR2 = (b'{"event_type":"peer_added","event_id":"evt_000043","issued_at":"2025-01-15T10:30:05Z",'
+           b'"nonce":"0d3b8e51f2a94c67a1e0b5d7c3f29e84","payload":{"id":"n_peer456","public_key":'
+           b'"YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=","mesh_ip":"10.100.1.5","endpoint":'
+           b'"203.0.113.10:51820","allowed_ips":["10.100.1.5/32"],"psk":'
+           b'"BY0lWFE3NaekLVCSxBjjA5D5fik694dCChMkSy5so6c="},"signature":'
+           b'"RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4kn/EEjlqIgU2EU7dETIAxjd9H22MAvHW0QpthT6Mv3f9Uz+DYCA=="}')
+
+KEY32_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
+ID_RE = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+MESH = ipaddress.ip_network("10.100.0.0/16")
+
+
+def test_canonicalisation_matches_spec_vectors():
+    si, _ = signing_input(VECTOR1)
+    assert si == VECTOR1_SI and len(si) == 367
+    assert hashlib.sha256(si).hexdigest() == \
+        "e72dac63e49b462f14287ed4b45cd1bc1c36ee6b3c04585346efc8801ce40a43"
+    assert verify_envelope(VECTOR1, VECTOR_KEY)["event_id"] == "evt_000042"
+    si2, _ = signing_input(VECTOR2)
+    assert len(si2) == 358
+    assert hashlib.sha256(si2).hexdigest() == \
+        "8b1889f1ee65a3ffd901ea30deecbd2effa2ed16c4197769a649e66e26d227a7"
+    assert verifies(VECTOR2, VECTOR_KEY)
+    # Negative checks of §6.7: a changed number spelling or escape must fail; re-indenting not.
+    assert not verifies(VECTOR1.replace(b"8443", b"8443.0"), VECTOR_KEY)
+    assert not verifies(VECTOR1.replace(b'"env"', b'"\\u0065nv"'), VECTOR_KEY)
+    assert not verifies(VECTOR2.replace(b"10.100.1.5/32", b"10.100.1.6/32"), VECTOR_KEY)
+    assert not verifies(VECTOR1, "YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=")
+    reindented = json.dumps(json.loads(VECTOR1), indent=7).encode()
+    assert b"ops & sre <team>" in reindented
+    assert verifies(reindented, VECTOR_KEY)
+    # TIME table of §6.3, and the rejects.
+    for got, want in [("2025-01-15T10:30:00Z", "2025-01-15T10:30:00Z"),
+                      ("2025-01-15T10:30:00.250000Z", "2025-01-15T10:30:00.25Z"),
+                      ("2025-01-15T10:30:00.000Z", "2025-01-15T10:30:00Z"),
+                      ("2025-01-15T10:30:00+00:00", "2025-01-15T10:30:00Z"),
+                      ("2025-01-15T12:30:00+02:00", "2025-01-15T12:30:00+02:00"),
+                      ("2025-01-15T12:30:00.100200300400+02:00", "2025-01-15T12:30:00.1002003+02:00")]:
+        assert time_canon(got) == want
+    for bad in ["0001-01-01T00:00:00Z", "2025-02-30T10:30:00Z", "2025-01-15t10:30:00Z",
+                "2025-01-15T24:00:00Z", "2025-01-15T10:30:00", "2025-01-15T10:30:00+24:00"]:
+        with pytest.raises(EnvelopeError):
+            time_canon(bad)
+    assert payload_canon('{"a" : "x\u2028<\\"&>" }'.encode()) == b'{"a":"x\\u2028\\u003c\\"\\u0026\\u003e"}'
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures and helpers.
+
+@pytest.fixture
+def cps(plexcp_bin, tmp_path):
+    """Factory of plexcp servers; all are stopped (by PID) afterwards and must have exited
+    cleanly on SIGTERM without sanitizer reports."""
+    started = []
+
+    def make(*extra, workdir=None, keepalive="300ms"):
+        wd = workdir or tmp_path / f"cp{len(started)}"
+        os.makedirs(wd, exist_ok=True)
+        c = PlexCP(plexcp_bin, wd, ["--keepalive-interval", keepalive, *extra])
+        started.append(c)
+        return c.start()
+
+    yield make
+    problems = []
+    for c in started:
+        if c.proc and c.proc.poll() is None:
+            rc = c.stop(signal.SIGTERM)
+            if rc != 0:
+                problems.append(f"plexcp exited {rc} on SIGTERM")
+        if c.sanitizer_reports():
+            problems.append(f"sanitizer report in {c.log_path}:\n{c.log_text()[-4000:]}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def cp(cps):
+    return cps()
+
+
+def wait_for(pred, timeout=5.0, what="condition", step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def check_event(ev, key, event_type=None):
+    """§5.2 framing and §6 envelope checks of one received SSE event; returns the envelope."""
+    assert len(ev["data"]) == 1, f"exactly one data: line per event, got {ev['data']}"
+    assert set(ev["fields"]) <= {"id", "event", "data"} and ev["fields"].count("id") == 1
+    env = verify_envelope(ev["raw"], key)  # raises if the signature does not verify
+    assert ev["id"] == env["event_id"] and ev["event"] == env["event_type"]
+    if event_type:
+        assert env["event_type"] == event_type, env
+    assert ID_RE.fullmatch(env["event_id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", env["nonce"]), env["nonce"]
+    assert time_canon(env["issued_at"]) == env["issued_at"], "issued_at must be canonical (§6.1)"
+    issued = datetime.datetime.fromisoformat(env["issued_at"].replace("Z", "+00:00"))
+    assert abs((now_utc() - issued).total_seconds()) < 60
+    assert isinstance(env["payload"], dict)
+    assert len(base64.b64decode(env["signature"], validate=True)) == 64
+    return env
+
+
+def check_peer(p):
+    assert ID_RE.fullmatch(p["id"])
+    assert KEY32_RE.fullmatch(p["public_key"]) and len(base64.b64decode(p["public_key"])) == 32
+    assert ipaddress.ip_address(p["mesh_ip"]) in MESH
+    assert isinstance(p["endpoint"], str)
+    assert f"{p['mesh_ip']}/32" in p["allowed_ips"]
+    assert KEY32_RE.fullmatch(p["psk"]), "plexcp assigns a PSK to every pair"
+
+
+def json_error(r, *codes):
+    """Asserts the status and the §2.7 JSON error body."""
+    assert r.status in codes, r
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    assert len(r.body) <= 4096
+    body = r.json()
+    assert isinstance(body.get("error"), str) and body["error"], body
+    assert isinstance(body.get("message"), str), body
+    return body
+
+
+def peers_by_id(peers):
+    return {p["id"]: p for p in peers}
+
+
+def heartbeat_body(node, **over):
+    b = {"node_id": node["node_id"], "timestamp": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "status": "healthy", "uptime": "1m2s",
+         "binary_checksum": "sha256:" + "ab" * 32}
+    b.update(over)
+    return b
+
+
+def gz(data):
+    return gzip.compress(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration (E1).
+
+def test_register_response_and_symmetric_psks(cp):
+    a = cp.register(hostname="alpha")
+    b = cp.register(hostname="beta")
+    c = cp.register(hostname="gamma")
+    for n in (a, b, c):
+        assert ID_RE.fullmatch(n["node_id"]) and n["node_id"] not in (".", "..")
+        assert ipaddress.ip_address(n["mesh_ip"]) in MESH
+        assert KEY32_RE.fullmatch(n["signing_public_key"])
+        assert len(base64.b64decode(n["signing_public_key"])) == 32
+        assert KEY32_RE.fullmatch(n["node_secret_key"])
+        assert len(base64.b64decode(n["node_secret_key"])) == 32
+        tok = n["node_token"]
+        assert 32 <= len(tok) <= 256 and all(0x20 <= ord(ch) <= 0x7E for ch in tok)
+        assert tok != n["node_secret_key"]
+        assert n["signing_public_key"] == a["signing_public_key"]
+    assert len({n["mesh_ip"] for n in (a, b, c)}) == 3
+    assert len({n["node_id"] for n in (a, b, c)}) == 3
+    assert len({n["node_secret_key"] for n in (a, b, c)}) == 3
+    assert a["peers"] == []
+    assert [p["id"] for p in b["peers"]] == [a["node_id"]]
+    assert sorted(p["id"] for p in c["peers"]) == sorted([a["node_id"], b["node_id"]])
+    for p in b["peers"] + c["peers"]:
+        check_peer(p)
+    # The view of each node, from its state response: PSK(A,B) seen by A == seen by B.
+    views = {n["node_id"]: peers_by_id(cp.state(n)["peers"]) for n in (a, b, c)}
+    nodes = {n["node_id"]: n for n in (a, b, c)}
+    for x, view in views.items():
+        assert x not in view, "a node is never its own peer"
+        assert set(view) == set(nodes) - {x}
+        for y, peer in view.items():
+            check_peer(peer)
+            assert peer["psk"] == views[y][x]["psk"], f"PSK of pair ({x},{y}) differs"
+            assert peer["public_key"] == nodes[y]["public_key"]
+            assert peer["mesh_ip"] == nodes[y]["mesh_ip"]
+    # The registration responses carry the same PSKs as the state.
+    assert peers_by_id(c["peers"])[a["node_id"]]["psk"] == views[c["node_id"]][a["node_id"]]["psk"]
+    assert len({views[a["node_id"]][b["node_id"]]["psk"], views[a["node_id"]][c["node_id"]]["psk"],
+                views[b["node_id"]][c["node_id"]]["psk"]}) == 3
+
+
+def test_register_token_and_field_validation(cp):
+    listed_before = cp.cli("node", "list")
+    tok, tok2 = cp.tokens(2)
+    key = wg_public_key()
+    bad = [
+        ({"public_key": key, "hostname": "h1"}, "missing token"),
+        ({"token": "", "public_key": key, "hostname": "h1"}, "empty token"),
+        ({"token": 17, "public_key": key, "hostname": "h1"}, "token not a string"),
+        ({"token": tok, "hostname": "h1"}, "missing public_key"),
+        ({"token": tok, "public_key": "not base64!", "hostname": "h1"}, "public_key not b64"),
+        ({"token": tok, "public_key": base64.b64encode(os.urandom(31)).decode(), "hostname": "h1"},
+         "public_key 31 bytes"),
+        ({"token": tok, "public_key": base64.b64encode(os.urandom(33)).decode(), "hostname": "h1"},
+         "public_key 33 bytes"),
+        ({"token": tok, "public_key": key[:-1], "hostname": "h1"}, "public_key without padding"),
+        ({"token": tok, "public_key": key}, "missing hostname"),
+        ({"token": tok, "public_key": key, "hostname": ""}, "empty hostname"),
+        ({"token": tok, "public_key": key, "hostname": "h" * 254}, "hostname 254 chars"),
+        ({"token": tok, "public_key": key, "hostname": 5}, "hostname not a string"),
+        ({"token": tok, "public_key": key, "hostname": "h1", "metadata": {"os": 1}},
+         "metadata value not a string"),
+        ({"token": tok, "public_key": key, "hostname": "h1", "metadata": []}, "metadata not an object"),
+    ]
+    for body, what in bad:
+        r = cp.request("POST", "/v1/register", body)
+        assert r.status == 400, f"{what}: {r}"
+        json_error(r, 400)
+    for raw in [b"", b"{", b"[]", b"null", b'{"token":"x"', b'{"token":"' + tok.encode() + b'"}x']:
+        json_error(cp.request("POST", "/v1/register", raw, {"Content-Type": "application/json"}), 400)
+    # Nothing was registered and the token was not consumed by the rejected requests.
+    assert cp.cli("node", "list") == listed_before
+    json_error(cp.register(token="plx_enroll_" + "0" * 32, expect=401), 401)
+    a = cp.register(token=tok, hostname="h1", public_key=key,
+                    metadata={"os": "linux", "mode": "node"})
+    # Single use: the same token again (even with another host name) is refused.
+    json_error(cp.register(token=tok, hostname="h2", expect=401), 401)
+    # A live node with that host name already exists.
+    json_error(cp.register(token=tok2, hostname="h1", expect=409), 409)
+    b = cp.register(token=tok2, hostname="h" * 253)  # the 409 did not use up tok2; 253 chars ok
+    assert {n["id"] for n in cp.cli("node", "list")["nodes"]} == {a["node_id"], b["node_id"]}
+    assert cp.cli("node", "show", a["node_id"])["metadata"] == {"os": "linux", "mode": "node"}
+    # Expired token.
+    (short,) = cp.tokens(1, ttl="1s")
+    time.sleep(2.1)
+    json_error(cp.register(token=short, expect=401), 401)
+    # After deregistration the host name is free again.
+    assert cp.node_call(a, "POST", "/deregister").status == 200
+    cp.register(hostname="h1")
+
+
+def test_auth_rules(cp):
+    a = cp.register()
+    b = cp.register()
+    boot = cp.tokens(1)[0]
+    r = cp.request("GET", "/v1/ping")
+    assert r.status == 200 and r.json() == {"status": "ok"}
+    assert cp.request("GET", "/v1/ping", token="garbage").status == 200
+    targets = [("GET", "/state", None), ("POST", "/heartbeat", heartbeat_body(a)),
+               ("GET", "/secrets/nope", None), ("PUT", "/endpoint",
+                                                {"public_endpoint": "198.51.100.1:51820", "nat_type": "none"}),
+               ("POST", "/metrics", [])]
+    for method, suffix, body in targets:
+        json_error(cp.request(method, f"/v1/nodes/{a['node_id']}{suffix}", body), 401)
+        for bad in ("unknown-token-" + "x" * 40, a["node_secret_key"], boot, a["node_token"] + "x",
+                    a["node_token"][:-1]):
+            json_error(cp.node_call(a, method, suffix, body, token=bad), 401)
+        json_error(cp.node_call(a, method, suffix, body, token=b["node_token"]), 403)
+    # E5: node_id in the body must be the authenticated node.
+    json_error(cp.request("POST", "/v1/keys/rotate",
+                          {"node_id": b["node_id"], "new_public_key": wg_public_key()},
+                          token=a["node_token"]), 403)
+    json_error(cp.request("POST", "/v1/keys/rotate",
+                          {"node_id": a["node_id"], "new_public_key": wg_public_key()},
+                          token=a["node_secret_key"]), 401)
+    # The event stream: 401 without/unknown credential, NSK refused, 403 for another node.
+    for tok, code in [(None, 401), ("nope" * 10, 401), (a["node_secret_key"], 401),
+                      (b["node_token"], 403)]:
+        s = cp.stream(a, token=tok)
+        assert s.status == code, (tok, s.status, s.body)
+    # An unknown node is 401 (§4.2, §12.4), never 404.
+    s = cp.stream({"node_id": "n_doesnotexist", "node_token": "nope" * 10})
+    assert s.status == 401, (s.status, s.body)
+    json_error(cp.request("GET", "/v1/nodes/n_doesnotexist/state", token="nope" * 10), 401)
+    # With a valid credential of another node the spec has two readings: §2.4 rule 2 (known
+    # bearer, node differs from the path -> 403) and §4.2/§12.4 (unknown node -> 401). Either
+    # is accepted; 404 is not.
+    s = cp.stream({"node_id": "n_doesnotexist", "node_token": a["node_token"]})
+    assert s.status in (401, 403), (s.status, s.body)
+    json_error(cp.request("GET", "/v1/nodes/n_doesnotexist/state", token=a["node_token"]), 401, 403)
+    # Deregistration revokes the bearer value.
+    assert cp.node_call(b, "POST", "/deregister").status == 200
+    json_error(cp.node_call(b, "GET", "/state"), 401)
+    assert cp.stream(b).status == 401
+    assert cp.node_call(a, "GET", "/state").status == 200
