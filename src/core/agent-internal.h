@@ -16,6 +16,7 @@ struct config;
 struct identity;
 struct manager;
 struct mesh;
+struct nat;
 struct nonce_store;
 struct registration;
 struct control;
@@ -38,6 +39,8 @@ struct agent {
 	struct nonce_store *nonces;
 	struct stream *stream;
 	struct mesh *mesh;
+	struct nat *nat; /* NULL with nat_traversal.enabled: false */
+	struct http_request *endpoint_request;
 	struct desired desired;
 	bool running;
 
@@ -100,6 +103,13 @@ const struct config *agent_config(const struct agent *a);
 void agent_on_stream_event(struct stream *s, const struct sse_event *ev, void *userdata);
 /* Verifies and dispatches one envelope; exposed for tests. 0 when dispatched. */
 int agent_handle_envelope(struct agent *a, const char *data, size_t len);
+
+/* agent-nat.c */
+int agent_nat_start(struct agent *a);
+void agent_nat_stop(struct agent *a);
+int agent_nat_status(struct agent *a, json_t *status);
+/* NULL before the first discovery. */
+bool agent_nat_info(struct agent *a, struct cp_nat_info *ret);
 
 /* agent-sync.c */
 void agent_reconcile_trigger(struct agent *a);

@@ -326,6 +326,7 @@ static void heartbeat_send(struct agent *a)
 	const struct config *c = agent_config(a);
 	struct wg_device dev = {};
 	struct cp_mesh_info mesh = { .interface = c->mesh.interface, .listen_port = c->mesh.listen_port };
+	struct cp_nat_info nat;
 	struct cp_heartbeat_request req = {
 		.node_id = a->identity->node_id,
 		.timestamp = timestamp_now(),
@@ -335,6 +336,8 @@ static void heartbeat_send(struct agent *a)
 	bool device_ok;
 	int r;
 
+	if (agent_nat_info(a, &nat))
+		req.nat = &nat;
 	if (a->heartbeat_request || now_usec(CLOCK_MONOTONIC) < a->heartbeat_skip_until)
 		return;
 	device_ok = a->mesh && mesh_get_device(a->mesh, &dev) >= 0;

@@ -16,6 +16,7 @@
 #include "core/register.h"
 #include "crypto/crypto.h"
 #include "mesh/mesh.h"
+#include "nat/nat.h"
 #include "policy/rule.h"
 #include "shared/encoding.h"
 #include "shared/fileio.h"
@@ -259,6 +260,9 @@ void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_
 		a->rotation_after_contact = true;
 	}
 
+	/* §4.1 step 10: NAT discovery (its result triggers the endpoint report). */
+	(void)agent_nat_start(a);
+
 	r = agent_sync_start(a);
 	if (r < 0)
 		manager_exit(a->manager, r);
@@ -317,6 +321,7 @@ static void agent_stop(void *userdata)
 	a->running = false;
 	a->registration = registration_free(a->registration);
 	agent_sync_stop(a);
+	agent_nat_stop(a);
 	/* agent.md §4.6 step 4 / decision 10: a stop tears the mesh down (fail closed). */
 	if (a->mesh) {
 		int r = mesh_stop(a->mesh, true);
@@ -542,6 +547,7 @@ static int agent_status(void *userdata, json_t *status)
 				      (json_int_t)a->desired.peers.n_peers, "peers_active",
 				      (json_int_t)active, "backend",
 				      a->mesh ? mesh_backend_name(a->mesh) : NULL));
+	(void)agent_nat_status(a, status);
 	json_object_set_new(status, "state",
 			    json_pack("{s:I, s:I, s:I, s:i, s:i}", "metadata",
 				      (json_int_t)a->desired.metadata.n_items, "data",
@@ -611,6 +617,8 @@ static void *agent_free(void *userdata)
 	registration_free(a->registration);
 	agent_sync_stop(a);
 	sd_event_source_disable_unref(a->dereg_timer);
+	agent_nat_stop(a);
+	nat_free(a->nat);
 	stream_free(a->stream);
 	mesh_free(a->mesh);
 	api_client_free(a->api);

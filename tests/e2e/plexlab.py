@@ -85,7 +85,10 @@ reconcile:
 heartbeat:
   interval: 5s
 nat_traversal:
-  enabled: false
+  enabled: {str(self.lab.stun_enabled).lower()}
+  stun_servers: [{self.lab.hub_addr}:3478]
+  refresh_interval: 10s
+  timeout: 2s
 actions:
   socket: {self.control_socket}
 node_api:
@@ -203,6 +206,8 @@ class Lab:
         self.cp_db = os.path.join(self.cp_dir, "plexcp.db")
         self.cp_admin = os.path.join(self.cp_dir, "admin.sock")
         self.cp_log_path = os.path.join(self.cp_dir, "plexcp.log")
+        self.stun_enabled = False
+        self.stun_proc = None
         self._create_hub()
 
     # --- namespaces ----------------------------------------------------------------------
@@ -261,6 +266,23 @@ class Lab:
                                                                       check=False).returncode == 0,
                    10, what="plexcp admin socket")
         return self.cp_proc
+
+    def start_stun(self):
+        """A real STUN server (coturn, STUN-only) on the hub: nodes discover their endpoint."""
+        os.makedirs(self.cp_dir, exist_ok=True)
+        log = open(os.path.join(self.cp_dir, "turnserver.log"), "a")
+        self.stun_proc = self.spawn(["ip", "netns", "exec", self.hub, "turnserver", "-n", "-S",
+                                     "--no-cli", "--no-tls", "--no-dtls", "-L", self.hub_addr,
+                                     "-p", "3478", "--log-file", "stdout"],
+                                    stdout=log, stderr=subprocess.STDOUT)
+        self.stun_enabled = True
+
+        def listening():
+            out = run(["ip", "netns", "exec", self.hub, "ss", "-ulnH", "sport", "= :3478"],
+                      check=False).stdout
+            return self.hub_addr in out
+        wait_until(listening, 10, what="STUN server listening")
+        return self.stun_proc
 
     def stop_plexcp(self, sig=signal.SIGTERM):
         if self.cp_proc:
