@@ -410,6 +410,8 @@ class EventStream:
     def _feed(self, data):
         if self.dechunk:
             data = self.dechunk.feed(data)
+            if self.dechunk.done:  # last chunk: the response (the stream) has ended
+                self.closed = True
         evs = self.parser.feed(data)
         self.events += evs
         self.queue += evs
@@ -427,7 +429,7 @@ class EventStream:
             self.closed = True
             return False
         self._feed(d)
-        return True
+        return not self.closed
 
     def next(self, timeout=5.0, what="event"):
         deadline = time.monotonic() + timeout

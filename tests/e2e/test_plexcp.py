@@ -337,3 +337,226 @@ def test_auth_rules(cp):
     json_error(cp.node_call(b, "GET", "/state"), 401)
     assert cp.stream(b).status == 401
     assert cp.node_call(a, "GET", "/state").status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Event stream (E2, §5) and signed events (§6, §7, §12.2).
+
+def test_sse_framing(cp):
+    a = cp.register()
+    s = cp.stream(a)
+    try:
+        assert s.status == 200
+        assert s.headers["content-type"].split(";")[0].strip() == "text/event-stream"
+        assert "no-cache" in s.headers.get("cache-control", "")
+        assert "content-encoding" not in s.headers
+        cp.cli("meta", "set", a["node_id"], "env=prod", "owner=ops & sre <team>")
+        ev = s.next()
+        env = check_event(ev, a["signing_public_key"], "node_state_updated")
+        assert env["payload"] == {"metadata": {"env": "prod", "owner": "ops & sre <team>"}, "data": []}
+        s.quiet(1.0)  # keepalive interval is 300 ms in these tests
+        p = s.parser
+        assert p.comments and len(p.comments) >= 3, f"keepalive comments expected: {p.comments}"
+        assert p.retries and all(1000 <= int(x) <= 60000 for x in p.retries), p.retries
+        assert not p.cr_seen, "the CP MUST use LF line ends"
+        assert p.max_line <= 65535
+    finally:
+        s.close()
+    # A new stream for the same node closes the older one (§5.1 SHOULD).
+    s1 = cp.stream(a)
+    s2 = cp.stream(a)
+    try:
+        cp.cli("meta", "set", a["node_id"], "env=dev")
+        check_event(s2.next(), a["signing_public_key"], "node_state_updated")
+        deadline = time.monotonic() + 2
+        while s1.poll(0.1) and time.monotonic() < deadline:
+            pass
+        assert s1.closed, "older stream of the same node should be closed"
+        assert all(e["event"] != "node_state_updated" or "dev" not in e["raw"].decode()
+                   for e in s1.events)
+    finally:
+        s1.close()
+        s2.close()
+
+
+def test_every_event_type_is_signed_and_correct(cp, tmp_path):
+    a = cp.register(hostname="a")
+    b = cp.register(hostname="b")
+    key = a["signing_public_key"]
+    sa, sb = cp.stream(a), cp.stream(b)
+    seen = []
+
+    def expect(stream, event_type, k=None):
+        env = check_event(stream.wait_type(event_type), k or key, event_type)
+        seen.append(event_type)
+        return env
+
+    try:
+        # peer_added to every other node on registration, PSK of that pair.
+        c = cp.register(hostname="c")
+        for s, n in ((sa, a), (sb, b)):
+            p = expect(s, "peer_added")["payload"]
+            check_peer(p)
+            assert p["id"] == c["node_id"] and p["public_key"] == c["public_key"]
+            assert p["psk"] == peers_by_id(c["peers"])[n["node_id"]]["psk"]
+        sc = cp.stream(c)
+        # peer_endpoint_changed on an E7 change; full Peer payload (A5).
+        r = cp.node_call(c, "PUT", "/endpoint", {"public_endpoint": "198.51.100.7:51820",
+                                                  "nat_type": "full_cone"})
+        assert r.status == 200 and isinstance(r.json()["peer_endpoints"], list), r
+        for s in (sa, sb):
+            p = expect(s, "peer_endpoint_changed")["payload"]
+            check_peer(p)
+            assert p["id"] == c["node_id"] and p["endpoint"] == "198.51.100.7:51820"
+        r = cp.node_call(a, "PUT", "/endpoint", {"public_endpoint": "198.51.100.1:51820",
+                                                  "nat_type": "none"})
+        assert {"peer_id": c["node_id"], "endpoint": "198.51.100.7:51820"} in r.json()["peer_endpoints"]
+        expect(sc, "peer_endpoint_changed")
+        # Same endpoint again: not a change, no event.
+        cp.node_call(c, "PUT", "/endpoint", {"public_endpoint": "198.51.100.7:51820",
+                                             "nat_type": "full_cone"})
+        assert not [e for e in sa.quiet(0.4) if e["event"] == "peer_endpoint_changed"]
+        # rotate_keys (admin) then E5 -> peer_key_rotated with the new key and a fresh PSK.
+        cp.cli("keys", "rotate", c["node_id"])
+        expect(sc, "rotate_keys")
+        hb = cp.node_call(c, "POST", "/heartbeat", heartbeat_body(c))
+        assert hb.status == 200 and hb.json().get("rotate_keys") is True, hb
+        old_psk = peers_by_id(cp.state(a)["peers"])[c["node_id"]]["psk"]
+        newkey = wg_public_key()
+        r = cp.request("POST", "/v1/keys/rotate", {"node_id": c["node_id"], "new_public_key": newkey},
+                       token=c["node_token"])
+        assert r.status == 200, r
+        updated = peers_by_id(r.json()["updated_peers"])
+        assert set(updated) == {a["node_id"], b["node_id"]}
+        for s, n in ((sa, a), (sb, b)):
+            p = expect(s, "peer_key_rotated")["payload"]
+            check_peer(p)
+            assert p["id"] == c["node_id"] and p["public_key"] == newkey
+            assert p["psk"] == updated[n["node_id"]]["psk"]
+        assert updated[a["node_id"]]["psk"] != old_psk
+        assert peers_by_id(cp.state(a)["peers"])[c["node_id"]]["psk"] == updated[a["node_id"]]["psk"]
+        assert not cp.node_call(c, "POST", "/heartbeat", heartbeat_body(c)).json().get("rotate_keys")
+        # policy_updated to every affected node, carrying the full set.
+        pol = [{"id": "pol_web", "rules": [{"src": a["node_id"], "dst": b["node_id"], "port": 443,
+                                             "protocol": "tcp", "action": "allow"}]},
+               {"id": "default-allow", "rules": [{"src": "*", "dst": "*", "action": "allow"}]}]
+        (tmp_path / "pol.json").write_text(json.dumps(pol))
+        cp.cli("policy", "set", "-f", str(tmp_path / "pol.json"))
+        for s in (sa, sb, sc):
+            assert expect(s, "policy_updated")["payload"]["policies"] == pol
+        assert cp.state(b)["policies"] == pol
+        # node_state_updated on meta set / data set (full content, to that node only).
+        cp.cli("meta", "set", a["node_id"], "region=eu-west-1", "tag=<x>&y")
+        assert expect(sa, "node_state_updated")["payload"] == \
+            {"metadata": {"region": "eu-west-1", "tag": "<x>&y"}, "data": []}
+        (tmp_path / "d.json").write_text('{"port": 8443, "tls": true, "name": "caf\u00e9 \u2028"}')
+        cp.cli("data", "set", a["node_id"], "app-config", "-f", str(tmp_path / "d.json"))
+        p = expect(sa, "node_state_updated")["payload"]
+        assert p["metadata"] == {"region": "eu-west-1", "tag": "<x>&y"}
+        (d,) = p["data"]
+        assert d["key"] == "app-config" and d["payload"] == {"port": 8443, "tls": True,
+                                                             "name": "caf\u00e9 \u2028"}
+        assert d["version"] >= 1 and time_canon(d["updated_at"])
+        cp.cli("data", "set", a["node_id"], "app-config", "-f", str(tmp_path / "d.json"))
+        assert expect(sa, "node_state_updated")["payload"]["data"][0]["version"] > d["version"]
+        # node_secrets_updated on secret set: index only, never the value.
+        cp.cli("secret", "set", a["node_id"], "db-url", stdin=b"postgres://x:S3cr3t@db/app")
+        ev = sa.wait_type("node_secrets_updated")
+        assert b"S3cr3t" not in ev["raw"]
+        p = check_event(ev, key)["payload"]
+        assert [r["key"] for r in p["secret_refs"]] == ["db-url"] and p["secret_refs"][0]["version"] >= 1
+        seen.append("node_secrets_updated")
+        # action_request.
+        out = cp.cli("action", "run", a["node_id"], "system.info", "--param", "verbose=true",
+                     "--timeout", "20s")
+        p = expect(sa, "action_request")["payload"]
+        assert ID_RE.fullmatch(p["execution_id"]) and p["action"] == "system.info"
+        assert p.get("parameters") == {"verbose": "true"}
+        assert p["execution_id"] in json.dumps(out)
+        r = cp.node_call(a, "POST", f"/executions/{p['execution_id']}/ack",
+                         {"execution_id": p["execution_id"], "status": "accepted", "reason": ""})
+        assert r.status == 200, r
+        # No other node received a-only events.
+        others = [e["event"] for e in sb.quiet(0.2)]
+        assert not {"node_state_updated", "node_secrets_updated", "action_request"} & set(others)
+        # signing_key_rotated: signed with the OLD key; later events with the new one only.
+        cp.cli("signing-key", "rotate")
+        envs = []
+        for s in (sa, sb, sc):
+            ev = s.wait_type("signing_key_rotated")
+            env = check_event(ev, key, "signing_key_rotated")
+            envs.append(env["payload"])
+        seen.append("signing_key_rotated")
+        p = envs[0]
+        assert all(x == p for x in envs)
+        newsk = p["current"]
+        assert KEY32_RE.fullmatch(newsk) and newsk != key and p["previous"] == key
+        exp = datetime.datetime.fromisoformat(time_canon(p["transition_expires"]).replace("Z", "+00:00"))
+        assert exp > now_utc() + datetime.timedelta(hours=1)
+        assert cp.state(a)["signing_keys"] == p
+        cp.cli("meta", "set", a["node_id"], "after=rotation")
+        ev = sa.wait_type("node_state_updated")
+        check_event(ev, newsk)
+        assert not verifies(ev["raw"], key), "events after the rotation must use the new key"
+        assert cp.register()["signing_public_key"] == newsk
+        # peer_removed on admin node remove and on E4 deregistration.
+        sb.quiet(0.2)
+        cp.cli("node", "remove", c["node_id"])
+        for s in (sa, sb):
+            env = check_event(s.wait_type("peer_removed"), newsk, "peer_removed")
+            assert env["payload"]["peer_id"] == c["node_id"]
+        assert cp.node_call(b, "POST", "/deregister").status == 200
+        env = check_event(sa.wait_type("peer_removed"), newsk)
+        assert env["payload"]["peer_id"] == b["node_id"]
+        seen.append("peer_removed")
+        assert c["node_id"] not in peers_by_id(cp.state(a)["peers"])
+        # Event IDs of one node increase in emission order; nonces are unique.
+        ids = [e["id"] for e in sa.events]
+        nums = [int(re.sub(r"\D", "", i)) for i in ids]
+        assert nums == sorted(nums) and len(set(nums)) == len(nums), ids
+        nonces = [json.loads(e["raw"])["nonce"] for s in (sa, sb, sc) for e in s.events]
+        assert len(nonces) == len(set(nonces))
+        for s in (sa, sb, sc):
+            for e in s.events:  # everything any stream received verifies with one of the keys
+                assert verifies(e["raw"], key) or verifies(e["raw"], newsk), e
+    finally:
+        for s in (sa, sb):
+            s.close()
+    assert {"peer_added", "peer_endpoint_changed", "rotate_keys", "peer_key_rotated",
+            "policy_updated", "node_state_updated", "action_request"} <= set(seen)
+
+
+# ---------------------------------------------------------------------------------------------
+# §9 secrets (E10).
+
+def test_secret_encryption(cp):
+    a = cp.register()
+    b = cp.register()
+    value = "postgres://app:S3cr3t!@db.internal:5432/app \u00e9\u2713".encode()
+    cp.cli("secret", "set", a["node_id"], "db-url", stdin=value)
+    refs = cp.state(a)["secret_refs"]
+    assert [r["key"] for r in refs] == ["db-url"]
+    nsk = base64.b64decode(a["node_secret_key"])
+    nonces = set()
+    for _ in range(2):
+        r = cp.node_call(a, "GET", "/secrets/db-url")
+        assert r.status == 200, r
+        j = r.json()
+        assert j["key"] == "db-url" and j["version"] == refs[0]["version"]
+        nonce = base64.b64decode(j["nonce"], validate=True)
+        ct = base64.b64decode(j["ciphertext"], validate=True)
+        assert len(nonce) == 12 and len(j["nonce"]) == 16
+        assert len(ct) == len(value) + 16
+        assert AESGCM(nsk).decrypt(nonce, ct, None) == value
+        with pytest.raises(Exception):
+            AESGCM(base64.b64decode(b["node_secret_key"])).decrypt(nonce, ct, None)
+        nonces.add(nonce)
+    assert len(nonces) == 2, "every response uses a fresh nonce"
+    # New version after a change.
+    cp.cli("secret", "set", a["node_id"], "db-url", stdin=b"v2")
+    j = cp.node_call(a, "GET", "/secrets/db-url").json()
+    assert j["version"] > refs[0]["version"]
+    assert AESGCM(nsk).decrypt(base64.b64decode(j["nonce"]), base64.b64decode(j["ciphertext"]), None) == b"v2"
+    json_error(cp.node_call(a, "GET", "/secrets/nope"), 404)
+    json_error(cp.node_call(b, "GET", "/secrets/db-url"), 404)  # B has no such secret
+    json_error(cp.request("GET", f"/v1/nodes/{a['node_id']}/secrets/db-url", token=b["node_token"]), 403)
