@@ -181,15 +181,14 @@ def test_allowed_denied_and_replies(pair):
     assert pair.ping(pair.b, "10.100.0.1")
 
     # per-rule counters: the 8080 and 22 elements of the map counted the SYNs
-    maps = [o["map"] for o in pair.table_json() if "map" in o]
+    maps = {o["map"]["name"]: o["map"] for o in pair.table_json() if "map" in o}
     counts = {}
-    for m in maps:
-        for key, verdict in m["elem"]:
-            val = key["elem"]["val"]["concat"]
-            counts[(val[1], val[2])] = key["elem"]["counter"]["packets"]
-    assert counts[("tcp", 8080)] >= 1
-    assert counts[("tcp", 22)] >= 1
-    assert counts[("tcp", 8443)] >= 1
+    for key, verdict in maps["in_0"]["elem"]:
+        val = key["elem"]["val"]["concat"]
+        counts[(val[0], val[1], val[2])] = key["elem"]["counter"]["packets"]
+    assert counts[("10.100.0.1", "tcp", 8080)] >= 1, counts
+    assert counts[("10.100.0.1", "tcp", 22)] >= 1, counts
+    assert counts[("10.100.0.1", "tcp", 8443)] >= 1, counts
 
 
 def test_default_deny_without_policies_hides_everything(pair):
