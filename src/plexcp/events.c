@@ -334,7 +334,8 @@ int stream_attach(struct server *s, struct httpd_request *req, const char *node_
 		if (r >= 0)
 			r = stream_write(st, frame, len);
 	}
-	log_info("event stream connected", "node=%s replayed=%zu streams=%u", node_id, n_ev, s->n_streams);
+	log_info("event stream connected", "node=%s last_event_id=%s replayed=%zu streams=%u", node_id,
+		 isempty(last_event_id) ? "-" : last_event_id, n_ev, s->n_streams);
 	store_event_array_free(ev, n_ev);
 	return 0;
 }
