@@ -239,7 +239,7 @@ struct get_state {
 static int device_line(struct get_state *st, const char *k, size_t kl, const char *v, size_t vl)
 {
 	struct wg_device *d = st->dev;
-	uint64_t n;
+	uint64_t n = 0;
 	int r;
 
 	if (key_is(k, kl, "private_key")) {
@@ -264,7 +264,7 @@ static int peer_line(struct get_state *st, const char *k, size_t kl, const char 
 {
 	struct wg_peer *p = st->peer;
 	char tmp[WG_PREFIX_STRLEN + 16];
-	uint64_t n;
+	uint64_t n = 0;
 	int r;
 
 	if (key_is(k, kl, "preshared_key")) {
