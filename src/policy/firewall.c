@@ -3,8 +3,12 @@
  * nft_run_cmd_from_buffer() call, i.e. one netlink batch, i.e. one kernel transaction. */
 #define LOG_COMPONENT "policy"
 
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "policy/firewall.h"
@@ -14,6 +18,12 @@
 struct policy_firewall {
 	struct nft_ctx *cmd, *list;
 	struct nft_table_state *last; /* what we last applied successfully */
+	/* Ruleset generation at which `last` is known to be installed (0 = unknown). The kernel
+	 * bumps the generation once per committed transaction in the namespace, so an unchanged
+	 * generation proves nobody touched any table and the read-back can be skipped. */
+	struct mnl_socket *nl;
+	uint32_t known_gen;
+	uint32_t seq;
 	bool applied;
 	char error[256];
 	bool failed;     /* the last apply failed */
@@ -29,6 +39,8 @@ struct policy_firewall *policy_firewall_free(struct policy_firewall *fw)
 	if (fw->list)
 		nft_ctx_free(fw->list);
 	nft_table_state_free(fw->last);
+	if (fw->nl)
+		mnl_socket_close(fw->nl);
 	free(fw);
 	return NULL;
 }
@@ -47,7 +59,56 @@ int policy_firewall_new(struct policy_firewall **ret)
 	    nft_ctx_buffer_output(fw->list) < 0 || nft_ctx_buffer_error(fw->list) < 0)
 		return -ENOMEM;
 	nft_ctx_output_set_flags(fw->list, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+	fw->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!fw->nl)
+		return negative_errno();
+	if (mnl_socket_bind(fw->nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		return negative_errno();
+	fw->seq = (uint32_t)time(NULL);
 	*ret = TAKE_PTR(fw);
+	return 0;
+}
+
+static int gen_attr_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+		*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+	return MNL_CB_OK;
+}
+
+static int gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return mnl_attr_parse(nlh, sizeof(struct nfgenmsg), gen_attr_cb, data) < 0 ? MNL_CB_ERROR
+										      : MNL_CB_OK;
+}
+
+/* NFT_MSG_GETGEN: the namespace's nftables ruleset generation. One small netlink round trip. */
+static int ruleset_generation(struct policy_firewall *fw, uint32_t *ret)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	uint32_t gen = 0, seq = ++fw->seq;
+	ssize_t n;
+	int r;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(fw->nl, nlh, nlh->nlmsg_len) < 0)
+		return negative_errno();
+	n = mnl_socket_recvfrom(fw->nl, buf, sizeof buf);
+	if (n < 0)
+		return negative_errno();
+	r = mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(fw->nl), gen_cb, &gen);
+	if (r < 0)
+		return negative_errno();
+	if (gen == 0)
+		return -EPROTO;
+	*ret = gen;
 	return 0;
 }
 
@@ -62,6 +123,7 @@ static void keep_error(struct policy_firewall *fw, struct nft_ctx *ctx)
 
 int policy_firewall_run(struct policy_firewall *fw, const char *commands)
 {
+	fw->known_gen = 0;
 	if (nft_run_cmd_from_buffer(fw->cmd, commands) != 0) {
 		keep_error(fw, fw->cmd);
 		return -EIO;
@@ -128,9 +190,19 @@ int policy_firewall_apply(struct policy_firewall *fw, const struct policy_rulese
 	struct nft_plan plan = {};
 	int r;
 
+	uint32_t gen_before = 0, gen_after = 0;
+	const struct nft_table_state *have;
+
 	r = policy_ruleset_to_state(rs, &desired);
 	if (r < 0)
 		return r;
+	if (ruleset_generation(fw, &gen_before) < 0)
+		gen_before = 0;
+	if (fw->last && gen_before != 0 && gen_before == fw->known_gen) {
+		/* Nothing was committed since we installed `last`: it is what is installed. */
+		have = fw->last;
+		goto plan;
+	}
 	r = policy_firewall_read(fw, &installed);
 	if (r < 0) {
 		fw->failed = true;
@@ -145,7 +217,9 @@ int policy_firewall_apply(struct policy_firewall *fw, const struct policy_rulese
 		res.drift = true;
 		snprintf(res.drift_detail, sizeof res.drift_detail, "table modified");
 	}
-	r = nft_table_state_plan(installed, desired, &plan);
+	have = installed;
+plan:
+	r = nft_table_state_plan(have, desired, &plan);
 	if (r < 0)
 		return r;
 	res.kind = plan.kind;
@@ -166,6 +240,11 @@ int policy_firewall_apply(struct policy_firewall *fw, const struct policy_rulese
 			  nft_plan_kind_to_string(plan.kind), plan.elements_added,
 			  plan.elements_deleted, plan.chains_rewritten);
 	}
+	/* Exactly one commit (ours) since gen_before: what we planned against was installed, so
+	 * the table now equals `desired` at gen_after. Anything else: unknown, read back next time. */
+	if (ruleset_generation(fw, &gen_after) < 0)
+		gen_after = 0;
+	fw->known_gen = gen_before != 0 && gen_after == gen_before + !!plan.commands ? gen_after : 0;
 	nft_plan_done(&plan);
 	remember(fw, TAKE_PTR(desired));
 	if (ret)
@@ -185,9 +264,15 @@ int policy_firewall_replace(struct policy_firewall *fw, const struct policy_rule
 	r = nft_table_state_replace_commands(desired, &cmds);
 	if (r < 0)
 		return r;
+	uint32_t gen_before = 0, gen_after = 0;
+	if (ruleset_generation(fw, &gen_before) < 0)
+		gen_before = 0;
 	r = policy_firewall_run(fw, cmds);
 	if (r < 0)
 		return r;
+	if (ruleset_generation(fw, &gen_after) < 0)
+		gen_after = 0;
+	fw->known_gen = gen_before != 0 && gen_after == gen_before + 1 ? gen_after : 0;
 	return remember(fw, TAKE_PTR(desired));
 }
 
@@ -199,6 +284,7 @@ int policy_firewall_teardown(struct policy_firewall *fw)
 		return log_warning_errno(r, "cannot delete nftables table", "table=inet/plexd err=%s",
 					 fw->error);
 	fw->last = nft_table_state_free(fw->last);
+	fw->known_gen = 0;
 	fw->applied = false;
 	return 0;
 }
