@@ -63,6 +63,9 @@ class Node:
         self.data_dir = os.path.join(self.dir, "data")
         self.token_file = os.path.join(self.dir, "bootstrap-token")
         self.extra_config = ""
+        # Duration string for reconcile.interval (tests that must not be disturbed
+        # by periodic reconciles raise it; 5s is plexd's minimum).
+        self.reconcile_interval = "5s"
 
     # --- configuration -------------------------------------------------------------------
     def write_config(self, extra=""):
@@ -81,7 +84,7 @@ mesh:
   backend: userspace
   persistent_keepalive: 5s
 reconcile:
-  interval: 5s
+  interval: {self.reconcile_interval}
 heartbeat:
   interval: 5s
 nat_traversal:
