@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -601,6 +602,52 @@ class PlexCP:
             return Response(r.status, hdrs, data)
         finally:
             c.close()
+
+    def request_early(self, method, path, body, headers=None, token=None, timeout=20):
+        """Like request() for large bodies: stops sending as soon as the server answers (a
+        server may reject on Content-Length and close before reading the body)."""
+        h = {"Host": "127.0.0.1", "Content-Length": str(len(body)), "Connection": "close",
+             **(headers or {})}
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(head.encode())
+            view, off, data = memoryview(body), 0, b""
+            deadline = time.monotonic() + timeout
+            while off < len(body) and time.monotonic() < deadline:
+                r, w, _ = select.select([s], [s], [], 1.0)
+                if r:
+                    break
+                if w:
+                    try:
+                        off += s.send(view[off:off + 262144])
+                    except (BrokenPipeError, ConnectionResetError):
+                        break
+            try:
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    data += d
+                    if b"\r\n\r\n" in data:
+                        hd, _, rest = data.partition(b"\r\n\r\n")
+                        m = re.search(rb"(?i)content-length:\s*(\d+)", hd)
+                        if m and len(rest) >= int(m.group(1)):
+                            break
+            except (ConnectionResetError, socket.timeout):
+                pass
+        hd, _, rest = data.partition(b"\r\n\r\n")
+        lines = hd.decode("latin-1").split("\r\n")
+        if not lines[0]:
+            raise ConnectionError("no response")
+        hdrs = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if "chunked" in hdrs.get("transfer-encoding", ""):
+            rest = Dechunker().feed(rest)
+        return Response(int(lines[0].split()[1]), hdrs, rest)
 
     def register(self, token=None, hostname=None, public_key=None, expect=201, **extra):
         token = token if token is not None else self.tokens()[0]
