@@ -256,7 +256,7 @@ int agent_handle_envelope(struct agent *a, const char *data, size_t len)
 	struct signing_keys keys = a->identity->signing_keys;
 	const struct event_handler *h;
 	enum envelope_reject why;
-	struct envelope env;
+	struct envelope env = {};
 	json_t *payload;
 	json_error_t jerr;
 	int r;
