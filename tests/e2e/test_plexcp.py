@@ -987,3 +987,86 @@ def test_tls_serving(plexcp_bin, tmp_path):
             proc.terminate()
             proc.wait(10)
         log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle details: reconcile hints (§12.3), mesh IP cooldown (§4.4), oversized events (§5.2),
+# the remaining node endpoints (E6, E9, E11-E13, E18-E20).
+
+def test_reconcile_hint_and_mesh_ip_cooldown(cp, tmp_path):
+    a = cp.register()
+    b = cp.register()  # peer_added for a is not delivered: a has no stream
+    r = cp.node_call(a, "POST", "/heartbeat", heartbeat_body(a))
+    assert r.status == 200 and r.json().get("reconcile") is True, \
+        f"an undelivered event must be followed by a reconcile request (§12.3): {r}"
+    # Deregistered mesh IPs are not handed out again right away (§4.4 SHOULD, 1 h).
+    assert cp.node_call(b, "POST", "/deregister").status == 200
+    ips = {cp.register()["mesh_ip"] for _ in range(3)}
+    assert b["mesh_ip"] not in ips
+    # An event too large for one SSE line (> 65535 bytes) is replaced by a reconcile hint.
+    s = cp.stream(a)
+    try:
+        (tmp_path / "big.json").write_text(json.dumps({"blob": "x" * 100000}))
+        cp.cli("data", "set", a["node_id"], "big", "-f", str(tmp_path / "big.json"))
+        s.quiet(0.8)
+        assert s.parser.max_line <= 65535
+        for e in s.events:
+            check_event(e, a["signing_public_key"])
+        hb = cp.node_call(a, "POST", "/heartbeat", heartbeat_body(a)).json()
+        assert s.events or hb.get("reconcile") is True, "the node must learn that it should reconcile"
+        assert cp.state(a)["data"][0]["payload"] == {"blob": "x" * 100000}
+    finally:
+        s.close()
+
+
+def test_other_node_endpoints(cp):
+    a = cp.register()
+    caps = {"binary": {"version": "1.5.0", "checksum": "sha256:" + "cd" * 32},
+            "builtin_actions": [{"name": "system.info", "description": "", "parameters": []}], "hooks": []}
+    r = cp.node_call(a, "PUT", "/capabilities", caps)
+    assert r.status == 200, r
+    assert cp.cli("node", "show", a["node_id"])["capabilities"]["binary"]["version"] == "1.5.0"
+    ts = now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = cp.node_call(a, "POST", "/drift", {"timestamp": ts, "corrections": [
+        {"type": "peer_added", "detail": "peer n_x"}]})
+    assert r.status == 200, r
+    entry = {"key": "inventory", "content_type": "application/json", "payload": {"pkgs": 3},
+             "version": 2, "updated_at": ts}
+    assert cp.node_call(a, "POST", "/report", {"entries": [entry], "deleted": []}).status == 200
+    older = dict(entry, version=1, payload={"pkgs": 1})
+    assert cp.node_call(a, "POST", "/report", {"entries": [older], "deleted": []}).status == 200
+    reports = cp.cli("node", "show", a["node_id"])["reports"]
+    assert [(x["key"], x["version"], x["payload"]) for x in reports] == [("inventory", 2, {"pkgs": 3})]
+    assert cp.node_call(a, "POST", "/report", {"entries": [], "deleted": ["inventory"]}).status == 200
+    assert cp.cli("node", "show", a["node_id"])["reports"] == []
+    # A locally triggered execution: unknown ID accepted, repeats idempotent (first kept).
+    tb = {"type": "local_emergency", "session_id": "", "user_id": "", "email": ""}
+    res = {"execution_id": "local_1", "status": "success", "exit_code": 0, "stdout": "ok\n",
+           "stderr": "", "duration": "1.5s", "finished_at": ts, "triggered_by": tb}
+    assert cp.node_call(a, "POST", "/executions/local_1/result", res).status == 200
+    assert cp.node_call(a, "POST", "/executions/local_1/result", dict(res, stdout="second")).status == 200
+    # A control-plane execution: ack twice, result with 1 MiB output accepted.
+    s = cp.stream(a)
+    try:
+        cp.cli("action", "run", a["node_id"], "diagnostics.collect")
+        p = check_event(s.wait_type("action_request"), a["signing_public_key"])["payload"]
+    finally:
+        s.close()
+    x = p["execution_id"]
+    for _ in range(2):
+        assert cp.node_call(a, "POST", f"/executions/{x}/ack",
+                            {"execution_id": x, "status": "accepted", "reason": ""}).status == 200
+    big = "y" * (1024 * 1024) + "\n...[truncated]"
+    r = cp.node_call(a, "POST", f"/executions/{x}/result",
+                     gz(json.dumps(dict(res, execution_id=x, stdout=big, triggered_by={
+                         "type": "control_plane", "session_id": "", "user_id": "", "email": ""})).encode()),
+                     headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert r.status == 200, r
+    for suffix, body in [("/tunnels/sess_1/ready", {"listen_addr": "10.100.0.1:40000", "timestamp": ts}),
+                         ("/tunnels/sess_1/closed", {"reason": "closed", "duration": "3m", "timestamp": ts}),
+                         ("/integrity/violations", {"type": "binary", "path": "/usr/bin/plexd",
+                                                    "expected_checksum": "sha256:" + "aa" * 32,
+                                                    "actual_checksum": "bb" * 32, "detail": "changed",
+                                                    "timestamp": ts})]:
+        r = cp.node_call(a, "POST", suffix, body)
+        assert r.status == 200, (suffix, r)
