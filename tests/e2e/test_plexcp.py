@@ -291,9 +291,12 @@ def test_register_token_and_field_validation(cp):
     (short,) = cp.tokens(1, ttl="1s")
     time.sleep(2.1)
     json_error(cp.register(token=short, expect=401), 401)
-    # After deregistration the host name is free again.
+    # After deregistration the host name is free again; a gzip body is accepted (§2.5).
     assert cp.node_call(a, "POST", "/deregister").status == 200
-    cp.register(hostname="h1")
+    body = {"token": cp.tokens(1)[0], "public_key": wg_public_key(), "hostname": "h1"}
+    r = cp.request("POST", "/v1/register", gz(json.dumps(body).encode()),
+                   {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status == 201 and r.json()["node_id"] != a["node_id"], r
 
 
 def test_auth_rules(cp):
@@ -335,6 +338,10 @@ def test_auth_rules(cp):
     s = cp.stream({"node_id": "n_doesnotexist", "node_token": a["node_token"]})
     assert s.status in (401, 403), (s.status, s.body)
     json_error(cp.request("GET", "/v1/nodes/n_doesnotexist/state", token=a["node_token"]), 401, 403)
+    # Path parameters are percent-decoded before lookup (§2.1).
+    enc = "".join(f"%{ord(ch):02X}" for ch in a["node_id"])
+    r = cp.request("GET", f"/v1/nodes/{enc}/state", token=a["node_token"])
+    assert r.status == 200 and r.json() == cp.state(a), r
     # Deregistration revokes the bearer value.
     assert cp.node_call(b, "POST", "/deregister").status == 200
     json_error(cp.node_call(b, "GET", "/state"), 401)
