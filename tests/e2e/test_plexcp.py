@@ -1077,3 +1077,28 @@ def test_other_node_endpoints(cp):
                                                     "timestamp": ts})]:
         r = cp.node_call(a, "POST", suffix, body)
         assert r.status == 200, (suffix, r)
+
+
+def test_replay_window_keeps_recent_events(cp):
+    """§5.4: the CP keeps the events of at least the last 5 minutes (and at least 256)."""
+    a = cp.register()
+    b = cp.register()
+    s = cp.stream(a)
+    n = 300
+    try:
+        for i in range(n):
+            r = cp.node_call(b, "PUT", "/endpoint", {"public_endpoint": f"198.51.100.{i % 250 + 1}:{40000 + i}",
+                                                      "nat_type": "full_cone"})
+            assert r.status == 200, r
+        live = [s.next(what=f"event {k}") for k in range(n)]
+    finally:
+        s.close()
+    assert all(e["event"] == "peer_endpoint_changed" for e in live)
+    for first in (0, n - 257):
+        r = cp.stream(a, last_event_id=live[first]["id"])
+        try:
+            got = [r.next(what="replayed event") for _ in range(n - 1 - first)]
+            assert not r.quiet(0.2)
+        finally:
+            r.close()
+        assert [e["raw"] for e in got] == [e["raw"] for e in live[first + 1:]]
