@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAYLOAD 1420	/* a WireGuard data packet at MTU 1420 minus nothing: close enough */
-#define BATCH 32
+#define PAYLOAD	   1420 /* a WireGuard data packet at MTU 1420 minus nothing: close enough */
+#define BATCH	   32
 #define DURATION_S 3
-#define PINGS 5000
+#define PINGS	   5000
 
 static struct sockaddr_in parse(const char *s)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	char buf[64];
 	snprintf(buf, sizeof(buf), "%s", s);
 	char *c = strrchr(buf, ':');
@@ -64,12 +64,12 @@ static void *receiver(void *arg)
 	static uint8_t bufs[BATCH][2048];
 	struct mmsghdr m[BATCH];
 	struct iovec iov[BATCH];
-	struct timeval tv = { .tv_usec = 100000 };
+	struct timeval tv = {.tv_usec = 100000};
 	setsockopt(rx_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	while (!atomic_load(&stop)) {
 		for (int i = 0; i < BATCH; i++) {
-			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
-			m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+			iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+			m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
 		}
 		int n = recvmmsg(rx_fd, m, BATCH, MSG_WAITFORONE, NULL);
 		if (n > 0)
@@ -94,8 +94,8 @@ int main(int argc, char **argv)
 
 	/* Latency: A -> (relay) -> B, B echoes to whoever sent it, back to A. */
 	double *rtt = calloc(PINGS, sizeof(double));
-	uint8_t buf[2048], msg[64] = { 1 };
-	struct timeval tv = { .tv_sec = 1 };
+	uint8_t buf[2048], msg[64] = {1};
+	struct timeval tv = {.tv_sec = 1};
 	setsockopt(fa, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fb, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* Warm-up through the relay (B's first datagram reaches A); direct needs none. */
@@ -128,10 +128,12 @@ int main(int argc, char **argv)
 	pthread_create(&th, NULL, receiver, NULL);
 	static uint8_t payload[PAYLOAD];
 	struct mmsghdr m[BATCH];
-	struct iovec iov = { payload, sizeof(payload) };
+	struct iovec iov = {payload, sizeof(payload)};
 	for (int i = 0; i < BATCH; i++)
-		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &target, .msg_namelen = sizeof(target),
-						      .msg_iov = &iov, .msg_iovlen = 1 } };
+		m[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &target,
+						    .msg_namelen = sizeof(target),
+						    .msg_iov = &iov,
+						    .msg_iovlen = 1}};
 	unsigned long sent = 0;
 	double t0 = now(), t1;
 	while ((t1 = now()) - t0 < DURATION_S) {
@@ -144,9 +146,11 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	unsigned long got = atomic_load(&received);
 	double secs = t1 - t0;
-	printf("{\"mode\":\"%s\",\"sent\":%lu,\"received\":%lu,\"pps\":%.0f,\"mbps\":%.1f,\"loss\":%.4f,"
+	printf("{\"mode\":\"%s\",\"sent\":%lu,\"received\":%lu,\"pps\":%.0f,\"mbps\":%.1f,\"loss\":"
+	       "%.4f,"
 	       "\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,\"ping_lost\":%d}\n",
-	       argc > 3 ? "relay" : "direct", sent, got, (double)got / secs, (double)got * PAYLOAD * 8 / secs / 1e6,
-	       sent ? 1.0 - (double)got / (double)sent : 0, rtt[PINGS / 2], rtt[PINGS * 99 / 100], lost);
+	       argc > 3 ? "relay" : "direct", sent, got, (double)got / secs,
+	       (double)got * PAYLOAD * 8 / secs / 1e6, sent ? 1.0 - (double)got / (double)sent : 0,
+	       rtt[PINGS / 2], rtt[PINGS * 99 / 100], lost);
 	return 0;
 }

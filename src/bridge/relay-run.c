@@ -44,12 +44,17 @@ static int parse_ep(const char *s, struct sockaddr_in *ret)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "bind", required_argument, NULL, 'b' },	   { "listen-port", required_argument, NULL, 'l' },
-		{ "port-base", required_argument, NULL, 'p' },	   { "max-sessions", required_argument, NULL, 'm' },
-		{ "ttl-sec", required_argument, NULL, 't' },	   { "session", required_argument, NULL, 's' },
-		{ "debug", no_argument, NULL, 'd' },		   { 0 },
+	    {"bind", required_argument, NULL, 'b'},
+	    {"listen-port", required_argument, NULL, 'l'},
+	    {"port-base", required_argument, NULL, 'p'},
+	    {"max-sessions", required_argument, NULL, 'm'},
+	    {"ttl-sec", required_argument, NULL, 't'},
+	    {"session", required_argument, NULL, 's'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {0},
 	};
-	struct relay_config c = { .session_port_base = 52000, .max_sessions = 100, .session_ttl = 300 * USEC_PER_SEC };
+	struct relay_config c = {
+	    .session_port_base = 52000, .max_sessions = 100, .session_ttl = 300 * USEC_PER_SEC};
 	struct relay_assignment as[64];
 	char *specs[64];
 	size_t n = 0;
@@ -78,10 +83,13 @@ int main(int argc, char **argv)
 			if (n >= ELEMENTSOF(as))
 				return 64;
 			specs[n] = strdup(optarg);
-			char *save = NULL, *id = strtok_r(specs[n], ",", &save), *a = strtok_r(NULL, ",", &save),
-			     *b = strtok_r(NULL, ",", &save), *port = strtok_r(NULL, ",", &save);
-			as[n] = (struct relay_assignment){ .session_id = id, .port = port ? (uint16_t)atoi(port) : 0 };
-			if (!id || !a || !b || parse_ep(a, &as[n].peer_a) < 0 || parse_ep(b, &as[n].peer_b) < 0) {
+			char *save = NULL, *id = strtok_r(specs[n], ",", &save),
+			     *a = strtok_r(NULL, ",", &save), *b = strtok_r(NULL, ",", &save),
+			     *port = strtok_r(NULL, ",", &save);
+			as[n] = (struct relay_assignment){.session_id = id,
+							  .port = port ? (uint16_t)atoi(port) : 0};
+			if (!id || !a || !b || parse_ep(a, &as[n].peer_a) < 0 ||
+			    parse_ep(b, &as[n].peer_b) < 0) {
 				fprintf(stderr, "bad --session %s\n", optarg);
 				return 64;
 			}

@@ -31,7 +31,7 @@ struct session {
 	sd_event_source *io;
 	struct sockaddr_in assigned[2];
 	struct sockaddr_in current[2];
-	usec_t expiry; /* CLOCK_MONOTONIC */
+	usec_t expiry;		       /* CLOCK_MONOTONIC */
 	uint64_t packets[2], bytes[2]; /* indexed by the sending side */
 };
 
@@ -56,14 +56,14 @@ static bool sin_eq(const struct sockaddr_in *x, const struct sockaddr_in *y)
 
 static void fmt_ep(const struct sockaddr_in *a, char *out, size_t size)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	memcpy(&ss, a, sizeof(*a));
 	if (endpoint_format(&ss, out, size) < 0)
 		snprintf(out, size, "?");
 }
 
-int relay_lifetime(usec_t session_ttl, bool has_expires_at, struct timestamp expires_at, struct timestamp now_real,
-		   usec_t *ret)
+int relay_lifetime(usec_t session_ttl, bool has_expires_at, struct timestamp expires_at,
+		   struct timestamp now_real, usec_t *ret)
 {
 	if (!has_expires_at || timestamp_is_unset(expires_at)) {
 		*ret = session_ttl;
@@ -103,8 +103,8 @@ static enum side session_match(struct session *s, const struct sockaddr_in *src,
 			char old[64], new[64];
 			fmt_ep(&s->current[i], old, sizeof(old));
 			fmt_ep(src, new, sizeof(new));
-			log_info("relay peer address latched", "session=%s peer=%c old=%s new=%s", s->id, 'a' + i, old,
-				 new);
+			log_info("relay peer address latched", "session=%s peer=%c old=%s new=%s",
+				 s->id, 'a' + i, old, new);
 			s->current[i] = *src;
 			return (enum side)i;
 		}
@@ -120,13 +120,14 @@ static void note_drop(struct relay *r, const struct sockaddr_in *src, uint16_t p
 		return;
 	char ep[64];
 	fmt_ep(src, ep, sizeof(ep));
-	log_debug("relay datagram from unknown source dropped", "source=%s port=%u dropped=%llu", ep, port,
-		  (unsigned long long)r->dropped_since_log);
+	log_debug("relay datagram from unknown source dropped", "source=%s port=%u dropped=%llu",
+		  ep, port, (unsigned long long)r->dropped_since_log);
 	r->last_drop_log = now;
 	r->dropped_since_log = 0;
 }
 
-static struct session *shared_lookup(struct relay *r, const struct sockaddr_in *src, enum side *ret_side)
+static struct session *shared_lookup(struct relay *r, const struct sockaddr_in *src,
+				     enum side *ret_side)
 {
 	for (size_t i = 0; i < r->n_sessions; i++) {
 		struct session *s = r->sessions[i];
@@ -152,21 +153,25 @@ static void forward(struct relay *r, int fd, struct session *sess, uint16_t port
 
 	for (int round = 0; round < 8; round++) {
 		for (int i = 0; i < RELAY_BATCH; i++) {
-			iov_in[i] = (struct iovec){ .iov_base = r->bufs[i], .iov_len = RELAY_MAX_DATAGRAM };
-			in[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &from[i],
-							       .msg_namelen = sizeof(from[i]),
-							       .msg_iov = &iov_in[i],
-							       .msg_iovlen = 1 } };
+			iov_in[i] =
+			    (struct iovec){.iov_base = r->bufs[i], .iov_len = RELAY_MAX_DATAGRAM};
+			in[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
+							     .msg_namelen = sizeof(from[i]),
+							     .msg_iov = &iov_in[i],
+							     .msg_iovlen = 1}};
 		}
 		int n = recvmmsg(fd, in, RELAY_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED)
-				log_debug_errno(negative_errno(), "relay receive failed", "port=%u err=%m", port);
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ECONNREFUSED)
+				log_debug_errno(negative_errno(), "relay receive failed",
+						"port=%u err=%m", port);
 			return;
 		}
 		int m = 0;
 		for (int i = 0; i < n; i++) {
-			if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) || from[i].sin_family != AF_INET) {
+			if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			    from[i].sin_family != AF_INET) {
 				note_drop(r, &from[i], port);
 				continue;
 			}
@@ -181,11 +186,12 @@ static void forward(struct relay *r, int fd, struct session *sess, uint16_t port
 				continue;
 			}
 			to[m] = s->current[1 - side];
-			iov_out[m] = (struct iovec){ .iov_base = r->bufs[i], .iov_len = in[i].msg_len };
-			out[m] = (struct mmsghdr){ .msg_hdr = { .msg_name = &to[m],
-								.msg_namelen = sizeof(to[m]),
-								.msg_iov = &iov_out[m],
-								.msg_iovlen = 1 } };
+			iov_out[m] =
+			    (struct iovec){.iov_base = r->bufs[i], .iov_len = in[i].msg_len};
+			out[m] = (struct mmsghdr){.msg_hdr = {.msg_name = &to[m],
+							      .msg_namelen = sizeof(to[m]),
+							      .msg_iov = &iov_out[m],
+							      .msg_iovlen = 1}};
 			owner[m] = s;
 			owner_side[m] = side;
 			m++;
@@ -229,7 +235,8 @@ static int open_socket(struct relay *r, uint16_t port, int *ret_fd)
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return negative_errno();
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = r->cfg.bind_address };
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = r->cfg.bind_address};
 	int big = 4 * 1024 * 1024;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
@@ -242,7 +249,8 @@ static int open_socket(struct relay *r, uint16_t port, int *ret_fd)
 	return 0;
 }
 
-/* ---- table ------------------------------------------------------------------------------------ */
+/* ---- table ------------------------------------------------------------------------------------
+ */
 
 static struct session *session_free(struct session *s)
 {
@@ -284,7 +292,8 @@ static void rearm_expiry(struct relay *r)
 		if (e >= 0)
 			e = sd_event_source_set_enabled(r->expiry_timer, SD_EVENT_ONESHOT);
 	} else
-		e = sd_event_add_time(r->event, &r->expiry_timer, CLOCK_MONOTONIC, next, 0, on_expiry, r);
+		e = sd_event_add_time(r->event, &r->expiry_timer, CLOCK_MONOTONIC, next, 0,
+				      on_expiry, r);
 	if (e < 0)
 		log_error_errno(e, "cannot arm relay expiry timer", "err=%m");
 }
@@ -323,7 +332,8 @@ int relay_session_assign(struct relay *r, const struct relay_assignment *a)
 	    !endpoint_valid(&a->peer_b) || sin_eq(&a->peer_a, &a->peer_b))
 		return -EINVAL;
 	usec_t lifetime;
-	int e = relay_lifetime(r->cfg.session_ttl, a->has_expires_at, a->expires_at, timestamp_now(), &lifetime);
+	int e = relay_lifetime(r->cfg.session_ttl, a->has_expires_at, a->expires_at,
+			       timestamp_now(), &lifetime);
 	if (e < 0)
 		return e;
 	if (a->port != 0 && (a->port < r->cfg.session_port_base ||
@@ -343,8 +353,10 @@ int relay_session_assign(struct relay *r, const struct relay_assignment *a)
 			return -EADDRINUSE;
 		if (a->port == 0 && o->port == 0)
 			for (int k = 0; k < 2; k++)
-				if (sin_eq(&o->current[k], &a->peer_a) || sin_eq(&o->current[k], &a->peer_b) ||
-				    sin_eq(&o->assigned[k], &a->peer_a) || sin_eq(&o->assigned[k], &a->peer_b))
+				if (sin_eq(&o->current[k], &a->peer_a) ||
+				    sin_eq(&o->current[k], &a->peer_b) ||
+				    sin_eq(&o->assigned[k], &a->peer_a) ||
+				    sin_eq(&o->assigned[k], &a->peer_b))
 					return -EADDRINUSE;
 	}
 
@@ -390,7 +402,8 @@ int relay_session_assign(struct relay *r, const struct relay_assignment *a)
 			s->io = io;
 		}
 	}
-	if (!existing || !sin_eq(&s->assigned[0], &a->peer_a) || !sin_eq(&s->assigned[1], &a->peer_b)) {
+	if (!existing || !sin_eq(&s->assigned[0], &a->peer_a) ||
+	    !sin_eq(&s->assigned[1], &a->peer_b)) {
 		s->assigned[0] = s->current[0] = a->peer_a;
 		s->assigned[1] = s->current[1] = a->peer_b;
 	}
@@ -405,10 +418,13 @@ int relay_session_assign(struct relay *r, const struct relay_assignment *a)
 	fmt_ep(&a->peer_b, eb, sizeof(eb));
 	if (existing)
 		log_debug("relay session refreshed", "session=%s port=%u lifetime_s=%llu", s->id,
-			  s->port ? s->port : r->cfg.listen_port, (unsigned long long)(lifetime / USEC_PER_SEC));
+			  s->port ? s->port : r->cfg.listen_port,
+			  (unsigned long long)(lifetime / USEC_PER_SEC));
 	else
-		log_info("relay session added", "session=%s port=%u peer_a=%s peer_b=%s lifetime_s=%llu", s->id,
-			 s->port ? s->port : r->cfg.listen_port, ea, eb, (unsigned long long)(lifetime / USEC_PER_SEC));
+		log_info("relay session added",
+			 "session=%s port=%u peer_a=%s peer_b=%s lifetime_s=%llu", s->id,
+			 s->port ? s->port : r->cfg.listen_port, ea, eb,
+			 (unsigned long long)(lifetime / USEC_PER_SEC));
 	return existing ? 1 : 0;
 }
 
@@ -430,7 +446,8 @@ int relay_sessions_sync(struct relay *r, const struct relay_assignment *a, size_
 		for (size_t k = 0; k < n && !wanted; k++)
 			wanted = a[k].session_id && streq(a[k].session_id, r->sessions[i]->id);
 		if (!wanted) {
-			log_info("relay session removed (not in relay_config)", "session=%s", r->sessions[i]->id);
+			log_info("relay session removed (not in relay_config)", "session=%s",
+				 r->sessions[i]->id);
 			remove_at(r, i);
 		} else
 			i++;
@@ -439,7 +456,8 @@ int relay_sessions_sync(struct relay *r, const struct relay_assignment *a, size_
 	for (size_t k = 0; k < n; k++) {
 		int e = relay_session_assign(r, &a[k]);
 		if (e < 0) {
-			log_error_errno(e, "relay session rejected", "session=%s err=%m", strempty(a[k].session_id));
+			log_error_errno(e, "relay session rejected", "session=%s err=%m",
+					strempty(a[k].session_id));
 			failed++;
 		}
 	}
@@ -457,20 +475,21 @@ uint64_t relay_dropped(const struct relay *r)
 	return r->dropped;
 }
 
-int relay_session_stats(const struct relay *r, const char *session_id, struct relay_session_stats *ret)
+int relay_session_stats(const struct relay *r, const char *session_id,
+			struct relay_session_stats *ret)
 {
 	struct session *s = find(r, session_id, NULL);
 	if (!s)
 		return -ENOENT;
 	usec_t now = now_usec(CLOCK_MONOTONIC);
 	*ret = (struct relay_session_stats){
-		.packets_a_to_b = s->packets[SIDE_A],
-		.bytes_a_to_b = s->bytes[SIDE_A],
-		.packets_b_to_a = s->packets[SIDE_B],
-		.bytes_b_to_a = s->bytes[SIDE_B],
-		.current_a = s->current[SIDE_A],
-		.current_b = s->current[SIDE_B],
-		.expires_in = s->expiry > now ? s->expiry - now : 0,
+	    .packets_a_to_b = s->packets[SIDE_A],
+	    .bytes_a_to_b = s->bytes[SIDE_A],
+	    .packets_b_to_a = s->packets[SIDE_B],
+	    .bytes_b_to_a = s->bytes[SIDE_B],
+	    .current_a = s->current[SIDE_A],
+	    .current_b = s->current[SIDE_B],
+	    .expires_in = s->expiry > now ? s->expiry - now : 0,
 	};
 	return 0;
 }
@@ -486,31 +505,35 @@ int relay_status_json(const struct relay *r, json_t **ret)
 		char ea[64], eb[64];
 		fmt_ep(&s->current[0], ea, sizeof(ea));
 		fmt_ep(&s->current[1], eb, sizeof(eb));
-		json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "session_id", s->id, "port",
-				      (int)(s->port ? s->port : r->cfg.listen_port), "peer_a", ea, "peer_b", eb,
-				      "packets_a_to_b", (json_int_t)s->packets[0], "bytes_a_to_b",
-				      (json_int_t)s->bytes[0], "packets_b_to_a", (json_int_t)s->packets[1],
-				      "bytes_b_to_a", (json_int_t)s->bytes[1], "expires_in_sec",
-				      (json_int_t)(s->expiry > now ? (s->expiry - now) / USEC_PER_SEC : 0));
+		json_t *o = json_pack(
+		    "{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "session_id", s->id, "port",
+		    (int)(s->port ? s->port : r->cfg.listen_port), "peer_a", ea, "peer_b", eb,
+		    "packets_a_to_b", (json_int_t)s->packets[0], "bytes_a_to_b",
+		    (json_int_t)s->bytes[0], "packets_b_to_a", (json_int_t)s->packets[1],
+		    "bytes_b_to_a", (json_int_t)s->bytes[1], "expires_in_sec",
+		    (json_int_t)(s->expiry > now ? (s->expiry - now) / USEC_PER_SEC : 0));
 		if (!o || json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			return -ENOMEM;
 		}
 	}
-	json_t *j = json_pack("{s:i, s:I, s:I, s:o}", "listen_port", (int)r->cfg.listen_port, "active_sessions",
-			      (json_int_t)r->n_sessions, "dropped_packets", (json_int_t)r->dropped, "sessions", arr);
+	json_t *j = json_pack("{s:i, s:I, s:I, s:o}", "listen_port", (int)r->cfg.listen_port,
+			      "active_sessions", (json_int_t)r->n_sessions, "dropped_packets",
+			      (json_int_t)r->dropped, "sessions", arr);
 	if (!j)
 		return -ENOMEM;
 	*ret = j;
 	return 0;
 }
 
-/* ---- lifecycle -------------------------------------------------------------------------------- */
+/* ---- lifecycle --------------------------------------------------------------------------------
+ */
 
 int relay_new(sd_event *event, const struct relay_config *c, struct relay **ret)
 {
 	if (!event || !c || c->max_sessions == 0 || c->session_ttl == 0 ||
-	    (c->session_port_base != 0 && (unsigned)c->session_port_base + c->max_sessions - 1 > 65535))
+	    (c->session_port_base != 0 &&
+	     (unsigned)c->session_port_base + c->max_sessions - 1 > 65535))
 		return -EINVAL;
 	struct relay *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -533,7 +556,8 @@ int relay_start(struct relay *r)
 		return 0;
 	int e = open_socket(r, r->cfg.listen_port, &r->shared_fd);
 	if (e < 0)
-		return log_error_errno(e, "cannot bind relay listen port", "port=%u err=%m", r->cfg.listen_port);
+		return log_error_errno(e, "cannot bind relay listen port", "port=%u err=%m",
+				       r->cfg.listen_port);
 	e = sd_event_add_io(r->event, &r->shared_io, r->shared_fd, EPOLLIN, on_shared_io, r);
 	if (e < 0) {
 		r->shared_fd = safe_close(r->shared_fd);

@@ -16,7 +16,7 @@
 struct relay;
 
 struct relay_config {
-	uint16_t listen_port;	    /* shared socket (bridge.relay.listen_port); 0 = no shared socket */
+	uint16_t listen_port; /* shared socket (bridge.relay.listen_port); 0 = no shared socket */
 	uint16_t session_port_base; /* per-session ports base … base + max_sessions − 1 */
 	unsigned max_sessions;
 	usec_t session_ttl;
@@ -64,7 +64,8 @@ int relay_session_revoke(struct relay *r, const char *session_id);
 int relay_sessions_sync(struct relay *r, const struct relay_assignment *a, size_t n);
 
 size_t relay_session_count(const struct relay *r);
-int relay_session_stats(const struct relay *r, const char *session_id, struct relay_session_stats *ret);
+int relay_session_stats(const struct relay *r, const char *session_id,
+			struct relay_session_stats *ret);
 /* Datagrams dropped because their source matched no session (or no peer of the session). */
 uint64_t relay_dropped(const struct relay *r);
 /* {"listen_port":n,"active_sessions":n,"dropped_packets":n,"sessions":[{"session_id","port",
@@ -73,8 +74,8 @@ uint64_t relay_dropped(const struct relay *r);
 int relay_status_json(const struct relay *r, json_t **ret);
 
 /* Pure: §5.21.2 rule 5 lifetime. now_real is wall-clock time. -ETIME when already expired. */
-int relay_lifetime(usec_t session_ttl, bool has_expires_at, struct timestamp expires_at, struct timestamp now_real,
-		   usec_t *ret);
+int relay_lifetime(usec_t session_ttl, bool has_expires_at, struct timestamp expires_at,
+		   struct timestamp now_real, usec_t *ret);
 
 static inline void relay_freep(struct relay **r)
 {

@@ -1,5 +1,6 @@
 /* Test tool: runs NAT discovery from a given port and prints one JSON line per cycle
- * ({"error":0,"endpoint":"ip:port","nat_type":"...","changed":bool}). Used by tests/e2e/test_nat.py. */
+ * ({"error":0,"endpoint":"ip:port","nat_type":"...","changed":bool}). Used by
+ * tests/e2e/test_nat.py. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,12 +14,13 @@
 
 static unsigned cycles_left = 1;
 
-static void on_result(struct nat *n, int error, const struct nat_result *r, bool changed, void *userdata)
+static void on_result(struct nat *n, int error, const struct nat_result *r, bool changed,
+		      void *userdata)
 {
 	sd_event *e = userdata;
 	char ep[64] = "";
 	if (r) {
-		struct sockaddr_storage ss = { 0 };
+		struct sockaddr_storage ss = {0};
 		memcpy(&ss, &r->endpoint, sizeof(r->endpoint));
 		(void)endpoint_format(&ss, ep, sizeof(ep));
 	}
@@ -31,23 +33,32 @@ static void on_result(struct nat *n, int error, const struct nat_result *r, bool
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: nat-probe --port P --server HOST:PORT [--server ...] [--timeout-ms N]\n"
-			"                 [--refresh-ms N] [--cycles N] [--hold] [--transport auto|raw|udp]\n"
-			"                 [--cache PATH] [--debug]\n");
+	fprintf(
+	    stderr,
+	    "usage: nat-probe --port P --server HOST:PORT [--server ...] [--timeout-ms N]\n"
+	    "                 [--refresh-ms N] [--cycles N] [--hold] [--transport auto|raw|udp]\n"
+	    "                 [--cache PATH] [--debug]\n");
 	return 64;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' },      { "server", required_argument, NULL, 's' },
-		{ "timeout-ms", required_argument, NULL, 't' }, { "refresh-ms", required_argument, NULL, 'r' },
-		{ "cycles", required_argument, NULL, 'c' },     { "hold", no_argument, NULL, 'H' },
-		{ "transport", required_argument, NULL, 'T' },  { "cache", required_argument, NULL, 'C' },
-		{ "debug", no_argument, NULL, 'd' },		{ 0 },
+	    {"port", required_argument, NULL, 'p'},
+	    {"server", required_argument, NULL, 's'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"refresh-ms", required_argument, NULL, 'r'},
+	    {"cycles", required_argument, NULL, 'c'},
+	    {"hold", no_argument, NULL, 'H'},
+	    {"transport", required_argument, NULL, 'T'},
+	    {"cache", required_argument, NULL, 'C'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {0},
 	};
 	char *servers[8];
-	struct nat_config c = { .timeout = 5 * USEC_PER_SEC, .refresh_interval = 60 * USEC_PER_SEC, .stun_servers = servers };
+	struct nat_config c = {.timeout = 5 * USEC_PER_SEC,
+			       .refresh_interval = 60 * USEC_PER_SEC,
+			       .stun_servers = servers};
 	bool hold = false;
 	int o;
 
@@ -75,9 +86,9 @@ int main(int argc, char **argv)
 			hold = true;
 			break;
 		case 'T':
-			c.transport = streq(optarg, "raw") ? NAT_TRANSPORT_RAW
+			c.transport = streq(optarg, "raw")   ? NAT_TRANSPORT_RAW
 				      : streq(optarg, "udp") ? NAT_TRANSPORT_UDP
-							       : NAT_TRANSPORT_AUTO;
+							     : NAT_TRANSPORT_AUTO;
 			break;
 		case 'C':
 			c.cache_path = optarg;
@@ -96,7 +107,7 @@ int main(int argc, char **argv)
 	_cleanup_close_ int holder = -EBADF;
 	if (hold) {
 		holder = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c.listen_port) };
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(c.listen_port)};
 		if (holder < 0 || bind(holder, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 			perror("bind --hold");
 			return 1;

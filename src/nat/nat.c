@@ -20,10 +20,11 @@
 #include "shared/wire.h"
 
 #define NAT_MAX_SERVERS 8
-#define NAT_MAX_LOCAL 64
+#define NAT_MAX_LOCAL	64
 
 /* §5.2 rule 3: sends at 0, 500 ms, 1.5 s, 3.5 s after the first, then wait for the timeout. */
-static const usec_t retransmit_at[] = { 0, 500 * USEC_PER_MSEC, 1500 * USEC_PER_MSEC, 3500 * USEC_PER_MSEC };
+static const usec_t retransmit_at[] = {0, 500 * USEC_PER_MSEC, 1500 * USEC_PER_MSEC,
+				       3500 * USEC_PER_MSEC};
 
 enum transport_mode {
 	MODE_OFF,
@@ -84,11 +85,11 @@ struct nat {
 	/* The running cycle. */
 	bool in_cycle;
 	usec_t cycle_start;
-	size_t idx;	 /* server being asked */
-	bool have_a;	 /* phase: looking for B */
+	size_t idx;  /* server being asked */
+	bool have_a; /* phase: looking for B */
 	struct sockaddr_in a;
 	usec_t server_deadline;
-	bool querying;	 /* request sent to cur (else resolving) */
+	bool querying; /* request sent to cur (else resolving) */
 	usec_t query_start;
 	unsigned n_sent;
 	uint8_t txid[STUN_TXID_SIZE];
@@ -99,10 +100,10 @@ struct nat {
 };
 
 static const char *const nat_type_table[_NAT_TYPE_MAX] = {
-	[NAT_TYPE_NONE] = "none",
-	[NAT_TYPE_FULL_CONE] = "full_cone",
-	[NAT_TYPE_SYMMETRIC] = "symmetric",
-	[NAT_TYPE_UNKNOWN] = "unknown",
+    [NAT_TYPE_NONE] = "none",
+    [NAT_TYPE_FULL_CONE] = "full_cone",
+    [NAT_TYPE_SYMMETRIC] = "symmetric",
+    [NAT_TYPE_UNKNOWN] = "unknown",
 };
 
 const char *nat_type_to_string(enum nat_type t)
@@ -125,8 +126,8 @@ static bool sin_eq(const struct sockaddr_in *x, const struct sockaddr_in *y)
 	return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
 }
 
-enum nat_type nat_classify(const struct sockaddr_in *a, const struct sockaddr_in *b, uint16_t listen_port,
-			   const struct in_addr *local, size_t n_local)
+enum nat_type nat_classify(const struct sockaddr_in *a, const struct sockaddr_in *b,
+			   uint16_t listen_port, const struct in_addr *local, size_t n_local)
 {
 	if (ntohs(a->sin_port) == listen_port)
 		for (size_t i = 0; i < n_local; i++)
@@ -140,13 +141,13 @@ enum nat_type nat_classify(const struct sockaddr_in *a, const struct sockaddr_in
 int nat_result_to_json(const struct nat_result *r, char **ret)
 {
 	char ep[64], ts[RFC3339_MAX];
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	memcpy(&ss, &r->endpoint, sizeof(r->endpoint));
 	if (endpoint_format(&ss, ep, sizeof(ep)) < 0 || !nat_type_to_string(r->type) ||
 	    rfc3339_format(r->discovered_at, 0, ts) < 0)
 		return -EINVAL;
-	json_t *j = json_pack("{s:s, s:s, s:s}", "endpoint", ep, "nat_type", nat_type_to_string(r->type),
-			      "discovered_at", ts);
+	json_t *j = json_pack("{s:s, s:s, s:s}", "endpoint", ep, "nat_type",
+			      nat_type_to_string(r->type), "discovered_at", ts);
 	if (!j)
 		return -ENOMEM;
 	char *s = json_dumps_compact(j);
@@ -162,18 +163,20 @@ int nat_result_from_json(const char *s, size_t len, struct nat_result *ret)
 	struct json_error e;
 	_cleanup_json_ json_t *j = NULL;
 	const char *ep, *type, *ts;
-	struct nat_result r = { 0 };
+	struct nat_result r = {0};
 	struct sockaddr_storage ss;
 
 	if (json_parse_bounded_size(s, len, 4096, &j, &e) < 0 || !json_is_object(j))
 		return -EINVAL;
-	if (json_get_string(j, "endpoint", true, &ep, &e) < 0 || json_get_string(j, "nat_type", true, &type, &e) < 0 ||
+	if (json_get_string(j, "endpoint", true, &ep, &e) < 0 ||
+	    json_get_string(j, "nat_type", true, &type, &e) < 0 ||
 	    json_get_string(j, "discovered_at", true, &ts, &e) < 0)
 		return -EINVAL;
 	if (endpoint_parse(ep, &ss) < 0 || ss.ss_family != AF_INET)
 		return -EINVAL;
 	memcpy(&r.endpoint, &ss, sizeof(r.endpoint));
-	if (nat_type_from_string(type, &r.type) < 0 || rfc3339_parse(ts, strlen(ts), &r.discovered_at) < 0)
+	if (nat_type_from_string(type, &r.type) < 0 ||
+	    rfc3339_parse(ts, strlen(ts), &r.discovered_at) < 0)
 		return -EINVAL;
 	*ret = r;
 	return 0;
@@ -231,7 +234,8 @@ static int on_resolved(sd_event_source *s, int fd, uint32_t revents, void *userd
 	bool found = false;
 	if (r == 0)
 		for (struct addrinfo *ai = t->req.ar_result; ai; ai = ai->ai_next)
-			if (ai->ai_family == AF_INET && ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
+			if (ai->ai_family == AF_INET &&
+			    ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
 				memcpy(&sv->addr, ai->ai_addr, sizeof(sv->addr));
 				sv->addr.sin_port = htons(sv->port);
 				found = true;
@@ -239,8 +243,8 @@ static int on_resolved(sd_event_source *s, int fd, uint32_t revents, void *userd
 			}
 	ticket_destroy(t);
 	if (!found) {
-		log_warning("STUN server not resolvable to IPv4, skipping", "server=%s error=%s", sv->spec,
-			    r == 0 ? "no IPv4 address" : gai_strerror(r));
+		log_warning("STUN server not resolvable to IPv4, skipping", "server=%s error=%s",
+			    sv->spec, r == 0 ? "no IPv4 address" : gai_strerror(r));
 		server_next(n);
 		return 0;
 	}
@@ -264,19 +268,20 @@ static int resolve_start(struct nat *n, struct server *sv)
 		return r;
 	}
 	snprintf(t->service, sizeof(t->service), "%u", sv->port);
-	t->hints = (struct addrinfo){ .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
-	t->req = (struct gaicb){ .ar_name = t->host, .ar_service = t->service, .ar_request = &t->hints };
+	t->hints = (struct addrinfo){.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM};
+	t->req =
+	    (struct gaicb){.ar_name = t->host, .ar_service = t->service, .ar_request = &t->hints};
 	int r = sd_event_add_io(n->event, &n->resolve_io, t->efd, EPOLLIN, on_resolved, n);
 	if (r < 0) {
 		ticket_destroy(t);
 		return r;
 	}
 	struct sigevent sev = {
-		.sigev_notify = SIGEV_THREAD,
-		.sigev_value.sival_ptr = t,
-		.sigev_notify_function = ticket_notify,
+	    .sigev_notify = SIGEV_THREAD,
+	    .sigev_value.sival_ptr = t,
+	    .sigev_notify_function = ticket_notify,
 	};
-	struct gaicb *list[] = { &t->req };
+	struct gaicb *list[] = {&t->req};
 	r = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev);
 	if (r != 0) {
 		n->resolve_io = sd_event_source_disable_unref(n->resolve_io);
@@ -319,7 +324,8 @@ static void persist(struct nat *n)
 	if (r >= 0)
 		r = write_file_atomic(n->cache_path, s, strlen(s), 0600);
 	if (r < 0)
-		log_warning_errno(r, "cannot write NAT cache, ignoring", "path=%s err=%m", n->cache_path);
+		log_warning_errno(r, "cannot write NAT cache, ignoring", "path=%s err=%m",
+				  n->cache_path);
 }
 
 static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata);
@@ -333,8 +339,9 @@ static void schedule_refresh(struct nat *n)
 	usec_t at = MAX(n->cycle_start + n->refresh_interval, now);
 	int r;
 	if (n->refresh)
-		r = sd_event_source_set_time(n->refresh, at) < 0 ? -EIO
-								   : sd_event_source_set_enabled(n->refresh, SD_EVENT_ONESHOT);
+		r = sd_event_source_set_time(n->refresh, at) < 0
+			? -EIO
+			: sd_event_source_set_enabled(n->refresh, SD_EVENT_ONESHOT);
 	else
 		r = sd_event_add_time(n->event, &n->refresh, CLOCK_MONOTONIC, at, 0, on_refresh, n);
 	if (r < 0)
@@ -349,7 +356,8 @@ static void cycle_end(struct nat *n, bool have_b, const struct sockaddr_in *b)
 
 	if (!n->have_a) {
 		if (n->have_result)
-			log_warning("STUN discovery failed on all servers, keeping previous result");
+			log_warning(
+			    "STUN discovery failed on all servers, keeping previous result");
 		else
 			log_warning("STUN discovery failed on all servers");
 		if (n->mode == MODE_UDP) {
@@ -358,20 +366,22 @@ static void cycle_end(struct nat *n, bool have_b, const struct sockaddr_in *b)
 		}
 		schedule_refresh(n);
 		if (n->cb)
-			n->cb(n, -EHOSTUNREACH, n->have_result ? &n->result : NULL, false, n->userdata);
+			n->cb(n, -EHOSTUNREACH, n->have_result ? &n->result : NULL, false,
+			      n->userdata);
 		return;
 	}
 
 	if (load_local_addresses(n) < 0)
 		n->n_local = 0;
 	struct nat_result res = {
-		.endpoint = n->a,
-		.type = nat_classify(&n->a, have_b ? b : NULL, n->listen_port, n->local, n->n_local),
-		.discovered_at = timestamp_now(),
+	    .endpoint = n->a,
+	    .type = nat_classify(&n->a, have_b ? b : NULL, n->listen_port, n->local, n->n_local),
+	    .discovered_at = timestamp_now(),
 	};
-	bool changed = !n->have_result || !sin_eq(&res.endpoint, &n->result.endpoint) || res.type != n->result.type;
+	bool changed = !n->have_result || !sin_eq(&res.endpoint, &n->result.endpoint) ||
+		       res.type != n->result.type;
 	char new_ep[INET_ADDRSTRLEN + 8], old_ep[INET_ADDRSTRLEN + 8] = "";
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	memcpy(&ss, &res.endpoint, sizeof(res.endpoint));
 	(void)endpoint_format(&ss, new_ep, sizeof(new_ep));
 	if (n->have_result && !sin_eq(&res.endpoint, &n->result.endpoint)) {
@@ -380,9 +390,11 @@ static void cycle_end(struct nat *n, bool have_b, const struct sockaddr_in *b)
 		log_info("public endpoint changed", "old=%s new=%s nat_type=%s", old_ep, new_ep,
 			 nat_type_to_string(res.type));
 	} else if (changed)
-		log_info("NAT discovered", "endpoint=%s nat_type=%s", new_ep, nat_type_to_string(res.type));
+		log_info("NAT discovered", "endpoint=%s nat_type=%s", new_ep,
+			 nat_type_to_string(res.type));
 	else
-		log_debug("NAT unchanged", "endpoint=%s nat_type=%s", new_ep, nat_type_to_string(res.type));
+		log_debug("NAT unchanged", "endpoint=%s nat_type=%s", new_ep,
+			  nat_type_to_string(res.type));
 	n->result = res;
 	n->have_result = true;
 	persist(n);
@@ -402,7 +414,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct nat *n = userdata;
 	usec_t now = now_usec(CLOCK_MONOTONIC);
 	if (now >= n->server_deadline) {
-		log_debug("STUN server did not answer", "server=%s sent=%u", n->servers[n->idx].spec, n->n_sent);
+		log_debug("STUN server did not answer", "server=%s sent=%u",
+			  n->servers[n->idx].spec, n->n_sent);
 		server_next(n);
 		return 0;
 	}
@@ -410,13 +423,15 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    now >= n->query_start + retransmit_at[n->n_sent]) {
 		uint8_t req[STUN_HEADER_SIZE];
 		stun_build_binding_request(n->txid, req);
-		int r = n->mode == MODE_RAW ? raw_udp_send(n->fd, n->listen_port, &n->cur, req, sizeof(req))
-					    : (sendto(n->fd, req, sizeof(req), 0, (const struct sockaddr *)&n->cur,
-						      sizeof(n->cur)) < 0
-						       ? negative_errno()
-						       : 0);
+		int r = n->mode == MODE_RAW
+			    ? raw_udp_send(n->fd, n->listen_port, &n->cur, req, sizeof(req))
+			    : (sendto(n->fd, req, sizeof(req), 0, (const struct sockaddr *)&n->cur,
+				      sizeof(n->cur)) < 0
+				   ? negative_errno()
+				   : 0);
 		if (r < 0)
-			log_debug_errno(r, "STUN retransmission failed", "server=%s err=%m", n->servers[n->idx].spec);
+			log_debug_errno(r, "STUN retransmission failed", "server=%s err=%m",
+					n->servers[n->idx].spec);
 		n->n_sent++;
 	}
 	if (arm_timer(n) < 0)
@@ -473,7 +488,8 @@ static void server_try(struct nat *n)
 		if (r >= 0)
 			return;
 		resolve_cancel(n);
-		log_warning_errno(r, "cannot query STUN server, skipping", "server=%s err=%m", sv->spec);
+		log_warning_errno(r, "cannot query STUN server, skipping", "server=%s err=%m",
+				  sv->spec);
 	}
 	cycle_end(n, false, NULL);
 }
@@ -503,13 +519,14 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
 	uint8_t buf[STUN_MAX_MESSAGE];
 	/* Bounded per wakeup: the raw socket sees every STUN datagram to the port. */
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_in src = { 0 };
+		struct sockaddr_in src = {0};
 		ssize_t len;
 		if (n->mode == MODE_RAW)
 			len = raw_udp_recv(n->fd, n->listen_port, &src, buf, sizeof(buf));
 		else {
 			socklen_t sl = sizeof(src);
-			len = recvfrom(n->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&src, &sl);
+			len = recvfrom(n->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC,
+				       (struct sockaddr *)&src, &sl);
 			if (len < 0)
 				len = negative_errno();
 			else if ((size_t)len > sizeof(buf))
@@ -530,7 +547,8 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
 		if (r == -ESRCH)
 			continue; /* not ours: a stale transaction or someone else's */
 		if (r < 0) {
-			log_debug_errno(r, "STUN response rejected", "server=%s err=%m", n->servers[n->idx].spec);
+			log_debug_errno(r, "STUN response rejected", "server=%s err=%m",
+					n->servers[n->idx].spec);
 			continue;
 		}
 		got_answer(n, &mapped);
@@ -573,7 +591,7 @@ static int open_udp(uint16_t port, int *ret_fd)
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return negative_errno();
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int r = negative_errno();
 		safe_close(fd);
@@ -598,11 +616,12 @@ int nat_start(struct nat *n)
 	if (n->mode == MODE_OFF) {
 		r = open_udp(n->listen_port, &n->fd);
 		if (r < 0)
-			return log_error_errno(r, "cannot bind the listen port for STUN", "port=%u err=%m",
-					       n->listen_port);
+			return log_error_errno(r, "cannot bind the listen port for STUN",
+					       "port=%u err=%m", n->listen_port);
 		n->mode = MODE_UDP;
 		if (n->transport == NAT_TRANSPORT_AUTO)
-			log_warning("raw sockets unavailable (no CAP_NET_RAW): one STUN discovery at start, refresh is disabled");
+			log_warning("raw sockets unavailable (no CAP_NET_RAW): one STUN discovery "
+				    "at start, refresh is disabled");
 	}
 	r = sd_event_add_io(n->event, &n->io, n->fd, EPOLLIN, on_readable, n);
 	if (r < 0) {
@@ -654,14 +673,16 @@ static void load_cache(struct nat *n)
 	if (r >= 0)
 		r = nat_result_from_json(s, len, &n->result);
 	if (r < 0) {
-		log_warning_errno(r, "NAT cache unreadable, ignoring", "path=%s err=%m", n->cache_path);
+		log_warning_errno(r, "NAT cache unreadable, ignoring", "path=%s err=%m",
+				  n->cache_path);
 		(void)file_move_corrupt(n->cache_path);
 		return;
 	}
 	n->have_result = true;
 }
 
-int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void *userdata, struct nat **ret)
+int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void *userdata,
+	    struct nat **ret)
 {
 	if (!event || !c || !ret || c->listen_port == 0 || c->n_stun_servers == 0 ||
 	    c->n_stun_servers > NAT_MAX_SERVERS || c->timeout == 0 || c->refresh_interval == 0 ||
@@ -700,7 +721,8 @@ int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void 
 		struct in6_addr a6;
 		if (inet_pton(AF_INET, sv->host, &a4) == 1) {
 			sv->numeric = true;
-			sv->addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(sv->port), .sin_addr = a4 };
+			sv->addr = (struct sockaddr_in){
+			    .sin_family = AF_INET, .sin_port = htons(sv->port), .sin_addr = a4};
 		} else if (inet_pton(AF_INET6, sv->host, &a6) == 1)
 			sv->skip = true; /* §5.2 rule 1: IPv4 only */
 	}
@@ -724,11 +746,12 @@ int nat_get_result(const struct nat *n, struct nat_result *ret)
 
 int nat_status_json(const struct nat *n, json_t **ret)
 {
-	static const char *const mode_str[] = { [MODE_OFF] = "off", [MODE_RAW] = "raw", [MODE_UDP] = "udp" };
+	static const char *const mode_str[] = {
+	    [MODE_OFF] = "off", [MODE_RAW] = "raw", [MODE_UDP] = "udp"};
 	json_t *ep = json_null(), *type = json_null(), *at = json_null();
 	if (n->have_result) {
 		char buf[64], ts[RFC3339_MAX];
-		struct sockaddr_storage ss = { 0 };
+		struct sockaddr_storage ss = {0};
 		memcpy(&ss, &n->result.endpoint, sizeof(n->result.endpoint));
 		if (endpoint_format(&ss, buf, sizeof(buf)) >= 0)
 			ep = json_string(buf);
@@ -736,8 +759,9 @@ int nat_status_json(const struct nat *n, json_t **ret)
 		if (rfc3339_format(n->result.discovered_at, 0, ts) >= 0)
 			at = json_string(ts);
 	}
-	json_t *j = json_pack("{s:o?, s:o?, s:o?, s:s, s:b}", "endpoint", ep, "type", type, "discovered_at", at,
-			      "transport", mode_str[n->mode], "refresh", n->mode == MODE_RAW);
+	json_t *j =
+	    json_pack("{s:o?, s:o?, s:o?, s:s, s:b}", "endpoint", ep, "type", type, "discovered_at",
+		      at, "transport", mode_str[n->mode], "refresh", n->mode == MODE_RAW);
 	if (!j)
 		return -ENOMEM;
 	*ret = j;

@@ -58,10 +58,12 @@ struct nat_config {
 /* Called after every discovery cycle. error == 0: r is the new result, changed says whether
  * endpoint or type differ from the previous one (first result counts as changed); the caller
  * sends E7 now. error < 0: all servers failed; r is the kept previous result or NULL. */
-typedef void (*nat_result_fn)(struct nat *n, int error, const struct nat_result *r, bool changed, void *userdata);
+typedef void (*nat_result_fn)(struct nat *n, int error, const struct nat_result *r, bool changed,
+			      void *userdata);
 
 /* Validates and copies the configuration; loads a previous result from cache_path if present. */
-int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void *userdata, struct nat **ret);
+int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void *userdata,
+	    struct nat **ret);
 /* Opens the transport and starts the first discovery at once. With NAT_TRANSPORT_AUTO and no
  * CAP_NET_RAW this binds a UDP socket to the listen port, so call it before WireGuard binds the
  * port; the socket is closed after that single discovery (warning: refresh disabled). */
@@ -78,8 +80,8 @@ int nat_get_result(const struct nat *n, struct nat_result *ret);
 int nat_status_json(const struct nat *n, json_t **ret);
 
 /* Pure: §5.2 rule 5 / decision 19. b is NULL when no second server answered. */
-enum nat_type nat_classify(const struct sockaddr_in *a, const struct sockaddr_in *b, uint16_t listen_port,
-			   const struct in_addr *local, size_t n_local);
+enum nat_type nat_classify(const struct sockaddr_in *a, const struct sockaddr_in *b,
+			   uint16_t listen_port, const struct in_addr *local, size_t n_local);
 /* Pure: nat.json content ({endpoint, nat_type, discovered_at}) and its parser. */
 int nat_result_to_json(const struct nat_result *r, char **ret);
 int nat_result_from_json(const char *s, size_t len, struct nat_result *ret);

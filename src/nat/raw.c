@@ -29,8 +29,8 @@ uint16_t raw_udp_checksum(struct in_addr src, struct in_addr dst, const uint8_t 
 	return c == 0 ? 0xffff : c;
 }
 
-ssize_t raw_udp_build(struct in_addr src, uint16_t src_port, const struct sockaddr_in *dst, const void *payload,
-		      size_t len, uint8_t *out, size_t out_size)
+ssize_t raw_udp_build(struct in_addr src, uint16_t src_port, const struct sockaddr_in *dst,
+		      const void *payload, size_t len, uint8_t *out, size_t out_size)
 {
 	if (len > 65507)
 		return -EMSGSIZE;
@@ -54,8 +54,8 @@ ssize_t raw_udp_build(struct in_addr src, uint16_t src_port, const struct sockad
 	return (ssize_t)total;
 }
 
-int raw_ipv4_udp_parse(const uint8_t *pkt, size_t len, uint16_t want_dport, struct sockaddr_in *ret_src,
-		       const uint8_t **ret_payload, size_t *ret_len)
+int raw_ipv4_udp_parse(const uint8_t *pkt, size_t len, uint16_t want_dport,
+		       struct sockaddr_in *ret_src, const uint8_t **ret_payload, size_t *ret_len)
 {
 	if (len < 20 || (pkt[0] >> 4) != 4)
 		return -EBADMSG;
@@ -79,8 +79,8 @@ int raw_ipv4_udp_parse(const uint8_t *pkt, size_t len, uint16_t want_dport, stru
 	if (dport != want_dport)
 		return -ENOMSG;
 	struct sockaddr_in src = {
-		.sin_family = AF_INET,
-		.sin_port = htons((uint16_t)(udp[0] << 8 | udp[1])),
+	    .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)(udp[0] << 8 | udp[1])),
 	};
 	memcpy(&src.sin_addr.s_addr, pkt + 12, 4);
 	*ret_src = src;
@@ -94,19 +94,19 @@ int raw_ipv4_udp_parse(const uint8_t *pkt, size_t len, uint16_t want_dport, stru
 static int attach_filter(int fd, uint16_t local_port)
 {
 	struct sock_filter code[] = {
-		/* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 8),
-		/* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 6, 0),
-		/* 4 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
-		/* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
-		/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, local_port, 0, 3),
-		/* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, RAW_UDP_HEADER + 4),
-		/* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, STUN_MAGIC_COOKIE, 0, 1),
-		/* 9 */ BPF_STMT(BPF_RET | BPF_K, 0xffff),
-		/* 10 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	    /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
+	    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 8),
+	    /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
+	    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 6, 0),
+	    /* 4 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+	    /* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+	    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, local_port, 0, 3),
+	    /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, RAW_UDP_HEADER + 4),
+	    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, STUN_MAGIC_COOKIE, 0, 1),
+	    /* 9 */ BPF_STMT(BPF_RET | BPF_K, 0xffff),
+	    /* 10 */ BPF_STMT(BPF_RET | BPF_K, 0),
 	};
-	struct sock_fprog prog = { .len = ELEMENTSOF(code), .filter = code };
+	struct sock_fprog prog = {.len = ELEMENTSOF(code), .filter = code};
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
 		return negative_errno();
 	return 0;
@@ -149,7 +149,8 @@ static int route_source(const struct sockaddr_in *dst, struct in_addr *ret)
 	return 0;
 }
 
-int raw_udp_send(int fd, uint16_t src_port, const struct sockaddr_in *dst, const void *payload, size_t len)
+int raw_udp_send(int fd, uint16_t src_port, const struct sockaddr_in *dst, const void *payload,
+		 size_t len)
 {
 	struct in_addr src;
 	int r = route_source(dst, &src);
@@ -165,7 +166,8 @@ int raw_udp_send(int fd, uint16_t src_port, const struct sockaddr_in *dst, const
 	return 0;
 }
 
-ssize_t raw_udp_recv(int fd, uint16_t local_port, struct sockaddr_in *ret_src, void *buf, size_t size)
+ssize_t raw_udp_recv(int fd, uint16_t local_port, struct sockaddr_in *ret_src, void *buf,
+		     size_t size)
 {
 	uint8_t pkt[RAW_MAX_PACKET];
 	ssize_t n = recv(fd, pkt, sizeof(pkt), MSG_DONTWAIT | MSG_TRUNC);

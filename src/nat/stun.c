@@ -39,8 +39,8 @@ int stun_txid_random(uint8_t txid[STUN_TXID_SIZE])
 
 bool stun_header_matches(const uint8_t *buf, size_t len, const uint8_t txid[STUN_TXID_SIZE])
 {
-	return len >= STUN_HEADER_SIZE && (buf[0] & 0xc0) == 0 && get_be32(buf + 4) == STUN_MAGIC_COOKIE &&
-	       memcmp(buf + 8, txid, STUN_TXID_SIZE) == 0;
+	return len >= STUN_HEADER_SIZE && (buf[0] & 0xc0) == 0 &&
+	       get_be32(buf + 4) == STUN_MAGIC_COOKIE && memcmp(buf + 8, txid, STUN_TXID_SIZE) == 0;
 }
 
 /* CRC-32 (ISO-HDLC, the one FINGERPRINT uses), bitwise: responses are tiny. */
@@ -50,7 +50,7 @@ static uint32_t crc32_iso(const uint8_t *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		c ^= p[i];
 		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320U & (uint32_t)-(int32_t)(c & 1));
+			c = (c >> 1) ^ (0xedb88320U & (uint32_t) - (int32_t)(c & 1));
 	}
 	return ~c;
 }
@@ -60,23 +60,23 @@ static uint32_t crc32_iso(const uint8_t *p, size_t n)
 static bool attr_known(uint16_t type)
 {
 	static const uint16_t known[] = {
-		0x0001, /* MAPPED-ADDRESS */
-		0x0002, /* RESPONSE-ADDRESS (3489) */
-		0x0003, /* CHANGE-REQUEST (3489) */
-		0x0004, /* SOURCE-ADDRESS (3489) */
-		0x0005, /* CHANGED-ADDRESS (3489) */
-		0x0006, /* USERNAME */
-		0x0007, /* PASSWORD (3489) */
-		0x0008, /* MESSAGE-INTEGRITY */
-		0x0009, /* ERROR-CODE */
-		0x000a, /* UNKNOWN-ATTRIBUTES */
-		0x000b, /* REFLECTED-FROM (3489) */
-		0x0014, /* REALM */
-		0x0015, /* NONCE */
-		0x001c, /* MESSAGE-INTEGRITY-SHA256 */
-		0x001d, /* PASSWORD-ALGORITHM */
-		0x001e, /* USERHASH */
-		0x0020, /* XOR-MAPPED-ADDRESS */
+	    0x0001, /* MAPPED-ADDRESS */
+	    0x0002, /* RESPONSE-ADDRESS (3489) */
+	    0x0003, /* CHANGE-REQUEST (3489) */
+	    0x0004, /* SOURCE-ADDRESS (3489) */
+	    0x0005, /* CHANGED-ADDRESS (3489) */
+	    0x0006, /* USERNAME */
+	    0x0007, /* PASSWORD (3489) */
+	    0x0008, /* MESSAGE-INTEGRITY */
+	    0x0009, /* ERROR-CODE */
+	    0x000a, /* UNKNOWN-ATTRIBUTES */
+	    0x000b, /* REFLECTED-FROM (3489) */
+	    0x0014, /* REALM */
+	    0x0015, /* NONCE */
+	    0x001c, /* MESSAGE-INTEGRITY-SHA256 */
+	    0x001d, /* PASSWORD-ALGORITHM */
+	    0x001e, /* USERHASH */
+	    0x0020, /* XOR-MAPPED-ADDRESS */
 	};
 	if (type >= 0x8000)
 		return true; /* comprehension-optional */
@@ -103,9 +103,9 @@ static int parse_address(const uint8_t *v, uint16_t vlen, bool xored, struct soc
 			addr ^= STUN_MAGIC_COOKIE;
 		}
 		*ret = (struct sockaddr_in){
-			.sin_family = AF_INET,
-			.sin_port = htons(port),
-			.sin_addr.s_addr = htonl(addr),
+		    .sin_family = AF_INET,
+		    .sin_port = htons(port),
+		    .sin_addr.s_addr = htonl(addr),
 		};
 		return AF_INET;
 	}
@@ -147,8 +147,8 @@ int stun_parse_binding_response(const uint8_t *buf, size_t len, const uint8_t tx
 		const uint8_t *v = buf + off + 4;
 
 		if (at == STUN_ATTR_FINGERPRINT) {
-			/* Must be last, 4 bytes, CRC over everything before it with the length field
-			 * as it stands (it already covers the fingerprint). */
+			/* Must be last, 4 bytes, CRC over everything before it with the length
+			 * field as it stands (it already covers the fingerprint). */
 			if (alen != 4 || off + 8 != len)
 				return -EBADMSG;
 			if ((crc32_iso(buf, off) ^ STUN_FINGERPRINT_XOR) != get_be32(v))

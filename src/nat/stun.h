@@ -7,14 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STUN_HEADER_SIZE 20
-#define STUN_TXID_SIZE 12
-#define STUN_MAGIC_COOKIE UINT32_C(0x2112A442)
-#define STUN_BINDING_REQUEST 0x0001
-#define STUN_BINDING_SUCCESS 0x0101
-#define STUN_ATTR_MAPPED_ADDRESS 0x0001
+#define STUN_HEADER_SIZE	     20
+#define STUN_TXID_SIZE		     12
+#define STUN_MAGIC_COOKIE	     UINT32_C(0x2112A442)
+#define STUN_BINDING_REQUEST	     0x0001
+#define STUN_BINDING_SUCCESS	     0x0101
+#define STUN_ATTR_MAPPED_ADDRESS     0x0001
 #define STUN_ATTR_XOR_MAPPED_ADDRESS 0x0020
-#define STUN_ATTR_FINGERPRINT 0x8028
+#define STUN_ATTR_FINGERPRINT	     0x8028
 /* Upper bound of a response we look at; larger datagrams are not STUN answers to a Binding
  * request without attributes. */
 #define STUN_MAX_MESSAGE 1280

@@ -20,7 +20,7 @@
 
 static struct sockaddr_in sin4(const char *ip, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
 	return a;
 }
@@ -30,26 +30,28 @@ static void test_classify(void **state)
 	struct in_addr local[2];
 	inet_pton(AF_INET, "10.0.0.2", &local[0]);
 	inet_pton(AF_INET, "203.0.113.9", &local[1]);
-	struct sockaddr_in pub = sin4("203.0.113.9", 51820), pub_other_port = sin4("203.0.113.9", 40000),
+	struct sockaddr_in pub = sin4("203.0.113.9", 51820),
+			   pub_other_port = sin4("203.0.113.9", 40000),
 			   m1 = sin4("198.51.100.7", 51820), m2 = sin4("198.51.100.7", 51821),
 			   m3 = sin4("198.51.100.8", 51820);
-	static const char *const names[] = { "none", "full_cone", "symmetric", "unknown" };
+	static const char *const names[] = {"none", "full_cone", "symmetric", "unknown"};
 	const struct {
 		const struct sockaddr_in *a, *b;
 		size_t n_local;
 		enum nat_type want;
 	} v[] = {
-		{ &pub, &pub, 2, NAT_TYPE_NONE },
-		{ &pub, NULL, 2, NAT_TYPE_NONE },		 /* none needs no second answer */
-		{ &pub, &m1, 2, NAT_TYPE_NONE },		 /* A decides */
-		{ &pub, &pub, 1, NAT_TYPE_FULL_CONE },		 /* not a local address */
-		{ &pub_other_port, &pub_other_port, 2, NAT_TYPE_FULL_CONE }, /* decision 19: port must match */
-		{ &pub_other_port, NULL, 2, NAT_TYPE_UNKNOWN },
-		{ &m1, &m1, 2, NAT_TYPE_FULL_CONE },
-		{ &m1, NULL, 2, NAT_TYPE_UNKNOWN },
-		{ &m1, &m2, 2, NAT_TYPE_SYMMETRIC },		 /* port differs */
-		{ &m1, &m3, 2, NAT_TYPE_SYMMETRIC },		 /* IP differs */
-		{ &m1, &m1, 0, NAT_TYPE_FULL_CONE },
+	    {&pub, &pub, 2, NAT_TYPE_NONE},
+	    {&pub, NULL, 2, NAT_TYPE_NONE},	 /* none needs no second answer */
+	    {&pub, &m1, 2, NAT_TYPE_NONE},	 /* A decides */
+	    {&pub, &pub, 1, NAT_TYPE_FULL_CONE}, /* not a local address */
+	    {&pub_other_port, &pub_other_port, 2,
+	     NAT_TYPE_FULL_CONE}, /* decision 19: port must match */
+	    {&pub_other_port, NULL, 2, NAT_TYPE_UNKNOWN},
+	    {&m1, &m1, 2, NAT_TYPE_FULL_CONE},
+	    {&m1, NULL, 2, NAT_TYPE_UNKNOWN},
+	    {&m1, &m2, 2, NAT_TYPE_SYMMETRIC}, /* port differs */
+	    {&m1, &m3, 2, NAT_TYPE_SYMMETRIC}, /* IP differs */
+	    {&m1, &m1, 0, NAT_TYPE_FULL_CONE},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
 		enum nat_type t = nat_classify(v[i].a, v[i].b, 51820, local, v[i].n_local);
@@ -69,8 +71,9 @@ static void test_classify(void **state)
 
 static void test_json(void **state)
 {
-	struct nat_result r = { .endpoint = sin4("198.51.100.7", 4000), .type = NAT_TYPE_SYMMETRIC,
-				.discovered_at = { .sec = 1700000000 } };
+	struct nat_result r = {.endpoint = sin4("198.51.100.7", 4000),
+			       .type = NAT_TYPE_SYMMETRIC,
+			       .discovered_at = {.sec = 1700000000}};
 	char *s = NULL;
 	assert_int_equal(nat_result_to_json(&r, &s), 0);
 	assert_string_equal(s, "{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"symmetric\","
@@ -83,15 +86,20 @@ static void test_json(void **state)
 	free(s);
 
 	static const char *const bad[] = {
-		"",
-		"[]",
-		"{}",
-		"{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"cone\",\"discovered_at\":\"2023-11-14T22:13:20Z\"}",
-		"{\"endpoint\":\"[2001:db8::1]:4000\",\"nat_type\":\"none\",\"discovered_at\":\"2023-11-14T22:13:20Z\"}",
-		"{\"endpoint\":\"host:4000\",\"nat_type\":\"none\",\"discovered_at\":\"2023-11-14T22:13:20Z\"}",
-		"{\"endpoint\":\"198.51.100.7:0\",\"nat_type\":\"none\",\"discovered_at\":\"2023-11-14T22:13:20Z\"}",
-		"{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"none\",\"discovered_at\":\"yesterday\"}",
-		"{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"none\"}",
+	    "",
+	    "[]",
+	    "{}",
+	    "{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"cone\",\"discovered_at\":\"2023-11-"
+	    "14T22:13:20Z\"}",
+	    "{\"endpoint\":\"[2001:db8::1]:4000\",\"nat_type\":\"none\",\"discovered_at\":\"2023-"
+	    "11-14T22:13:20Z\"}",
+	    "{\"endpoint\":\"host:4000\",\"nat_type\":\"none\",\"discovered_at\":\"2023-11-14T22:"
+	    "13:20Z\"}",
+	    "{\"endpoint\":\"198.51.100.7:0\",\"nat_type\":\"none\",\"discovered_at\":\"2023-11-"
+	    "14T22:13:20Z\"}",
+	    "{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"none\",\"discovered_at\":"
+	    "\"yesterday\"}",
+	    "{\"endpoint\":\"198.51.100.7:4000\",\"nat_type\":\"none\"}",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		if (nat_result_from_json(bad[i], strlen(bad[i]), &back) != -EINVAL)
@@ -105,7 +113,7 @@ struct fake {
 	uint16_t port;
 	sd_event_source *src;
 	bool silent;
-	bool echo;		  /* answer with the real source address */
+	bool echo;		   /* answer with the real source address */
 	struct sockaddr_in mapped; /* otherwise this */
 	unsigned requests;
 	struct sockaddr_in last_from;
@@ -131,8 +139,18 @@ static int fake_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	memcpy(resp + 4, buf + 4, 16);
 	uint16_t xport = ntohs(m->sin_port) ^ 0x2112;
 	uint32_t xaddr = ntohl(m->sin_addr.s_addr) ^ STUN_MAGIC_COOKIE;
-	uint8_t attr[12] = { 0x00, 0x20, 0x00, 0x08, 0x00, 0x01, (uint8_t)(xport >> 8), (uint8_t)xport,
-			     (uint8_t)(xaddr >> 24), (uint8_t)(xaddr >> 16), (uint8_t)(xaddr >> 8), (uint8_t)xaddr };
+	uint8_t attr[12] = {0x00,
+			    0x20,
+			    0x00,
+			    0x08,
+			    0x00,
+			    0x01,
+			    (uint8_t)(xport >> 8),
+			    (uint8_t)xport,
+			    (uint8_t)(xaddr >> 24),
+			    (uint8_t)(xaddr >> 16),
+			    (uint8_t)(xaddr >> 8),
+			    (uint8_t)xaddr};
 	memcpy(resp + 20, attr, 12);
 	(void)!sendto(fd, resp, 32, 0, (struct sockaddr *)&from, sl);
 	return 0;
@@ -163,7 +181,8 @@ struct run {
 	struct nat_result res[4];
 };
 
-static void on_result(struct nat *n, int error, const struct nat_result *r, bool changed, void *userdata)
+static void on_result(struct nat *n, int error, const struct nat_result *r, bool changed,
+		      void *userdata)
 {
 	struct run *run = userdata;
 	unsigned i = run->calls++;
@@ -197,34 +216,35 @@ static uint16_t free_port(void)
 
 /* Runs discovery against the fakes; returns the elapsed time. */
 static usec_t run_nat(struct run *run, struct fake *fakes, const char *const *names, size_t n,
-		      enum nat_transport tr, uint16_t port, const char *cache, usec_t timeout, usec_t refresh,
-		      unsigned cycles, int *ret_start)
+		      enum nat_transport tr, uint16_t port, const char *cache, usec_t timeout,
+		      usec_t refresh, unsigned cycles, int *ret_start)
 {
 	char specs[8][64];
 	char *ptrs[8];
 	for (size_t i = 0; i < n; i++) {
-		snprintf(specs[i], sizeof(specs[i]), "%s:%u", names && names[i] ? names[i] : "127.0.0.1", fakes[i].port);
+		snprintf(specs[i], sizeof(specs[i]), "%s:%u",
+			 names && names[i] ? names[i] : "127.0.0.1", fakes[i].port);
 		ptrs[i] = specs[i];
 	}
 	struct in_addr lo;
 	inet_pton(AF_INET, "127.0.0.1", &lo);
 	struct nat_config c = {
-		.listen_port = port,
-		.stun_servers = ptrs,
-		.n_stun_servers = n,
-		.timeout = timeout,
-		.refresh_interval = refresh,
-		.cache_path = cache,
-		.transport = tr,
-		.local_addresses = &lo,
-		.n_local_addresses = 1,
+	    .listen_port = port,
+	    .stun_servers = ptrs,
+	    .n_stun_servers = n,
+	    .timeout = timeout,
+	    .refresh_interval = refresh,
+	    .cache_path = cache,
+	    .transport = tr,
+	    .local_addresses = &lo,
+	    .n_local_addresses = 1,
 	};
 	struct nat *nat = NULL;
 	assert_int_equal(nat_new(run->e, &c, on_result, run, &nat), 0);
 	run->want_calls = cycles;
 	sd_event_source *dl = NULL;
-	assert_int_equal(sd_event_add_time_relative(run->e, &dl, CLOCK_MONOTONIC, 20 * USEC_PER_SEC, 0, on_deadline,
-						    NULL),
+	assert_int_equal(sd_event_add_time_relative(run->e, &dl, CLOCK_MONOTONIC, 20 * USEC_PER_SEC,
+						    0, on_deadline, NULL),
 			 0);
 	usec_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = nat_start(nat);
@@ -261,39 +281,106 @@ static void test_cycle_udp(void **state)
 		unsigned want_requests[3];
 		usec_t min_time;
 	} v[] = {
-		{ "full cone", { 0, 0 }, { "198.51.100.7", "198.51.100.7" }, { 0 }, 2, 0, NAT_TYPE_FULL_CONE,
-		  "198.51.100.7", { 1, 1 }, 0 },
-		{ "resolved name", { 0, 0 }, { "198.51.100.7", "198.51.100.7" }, { NULL, "localhost" }, 2, 0,
-		  NAT_TYPE_FULL_CONE, "198.51.100.7", { 1, 1 }, 0 },
-		{ "symmetric", { 0, 0 }, { "198.51.100.7", "198.51.100.8" }, { 0 }, 2, 0, NAT_TYPE_SYMMETRIC,
-		  "198.51.100.7", { 1, 1 }, 0 },
-		{ "first silent", { 1, 0, 0 }, { "", "198.51.100.7", "198.51.100.9" }, { 0 }, 3, 0, NAT_TYPE_SYMMETRIC,
-		  "198.51.100.7", { 2, 1, 1 }, USEC_PER_SEC },
-		{ "one answer", { 0, 1 }, { "198.51.100.7", "" }, { 0 }, 2, 0, NAT_TYPE_UNKNOWN, "198.51.100.7",
-		  { 1, 2 }, USEC_PER_SEC },
-		{ "single server", { 0 }, { "198.51.100.7" }, { 0 }, 1, 0, NAT_TYPE_UNKNOWN, "198.51.100.7", { 1 }, 0 },
-		{ "all silent", { 1, 1 }, { "", "" }, { 0 }, 2, -EHOSTUNREACH, 0, NULL, { 2, 2 }, 2 * USEC_PER_SEC },
-		{ "ipv6 literal skipped", { 0, 0 }, { "198.51.100.7", "198.51.100.7" }, { "[::1]", NULL }, 2, 0,
-		  NAT_TYPE_UNKNOWN, "198.51.100.7", { 0, 1 }, 0 },
+	    {"full cone",
+	     {0, 0},
+	     {"198.51.100.7", "198.51.100.7"},
+	     {0},
+	     2,
+	     0,
+	     NAT_TYPE_FULL_CONE,
+	     "198.51.100.7",
+	     {1, 1},
+	     0},
+	    {"resolved name",
+	     {0, 0},
+	     {"198.51.100.7", "198.51.100.7"},
+	     {NULL, "localhost"},
+	     2,
+	     0,
+	     NAT_TYPE_FULL_CONE,
+	     "198.51.100.7",
+	     {1, 1},
+	     0},
+	    {"symmetric",
+	     {0, 0},
+	     {"198.51.100.7", "198.51.100.8"},
+	     {0},
+	     2,
+	     0,
+	     NAT_TYPE_SYMMETRIC,
+	     "198.51.100.7",
+	     {1, 1},
+	     0},
+	    {"first silent",
+	     {1, 0, 0},
+	     {"", "198.51.100.7", "198.51.100.9"},
+	     {0},
+	     3,
+	     0,
+	     NAT_TYPE_SYMMETRIC,
+	     "198.51.100.7",
+	     {2, 1, 1},
+	     USEC_PER_SEC},
+	    {"one answer",
+	     {0, 1},
+	     {"198.51.100.7", ""},
+	     {0},
+	     2,
+	     0,
+	     NAT_TYPE_UNKNOWN,
+	     "198.51.100.7",
+	     {1, 2},
+	     USEC_PER_SEC},
+	    {"single server",
+	     {0},
+	     {"198.51.100.7"},
+	     {0},
+	     1,
+	     0,
+	     NAT_TYPE_UNKNOWN,
+	     "198.51.100.7",
+	     {1},
+	     0},
+	    {"all silent",
+	     {1, 1},
+	     {"", ""},
+	     {0},
+	     2,
+	     -EHOSTUNREACH,
+	     0,
+	     NULL,
+	     {2, 2},
+	     2 * USEC_PER_SEC},
+	    {"ipv6 literal skipped",
+	     {0, 0},
+	     {"198.51.100.7", "198.51.100.7"},
+	     {"[::1]", NULL},
+	     2,
+	     0,
+	     NAT_TYPE_UNKNOWN,
+	     "198.51.100.7",
+	     {0, 1},
+	     0},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
-		struct run run = { 0 };
+		struct run run = {0};
 		assert_int_equal(sd_event_new(&run.e), 0);
-		struct fake f[3] = { 0 };
+		struct fake f[3] = {0};
 		for (size_t k = 0; k < v[i].n; k++) {
 			fake_start(run.e, &f[k]);
 			f[k].silent = v[i].silent[k];
 			if (!f[k].silent)
 				f[k].mapped = sin4(v[i].mapped[k], 40000);
 		}
-		usec_t t = run_nat(&run, f, v[i].host, v[i].n, NAT_TRANSPORT_UDP, free_port(), NULL, USEC_PER_SEC,
-				   10 * USEC_PER_SEC, 1, NULL);
+		usec_t t = run_nat(&run, f, v[i].host, v[i].n, NAT_TRANSPORT_UDP, free_port(), NULL,
+				   USEC_PER_SEC, 10 * USEC_PER_SEC, 1, NULL);
 		if (run.error[0] != v[i].error)
 			fail_msg("case %s: error %d want %d", v[i].name, run.error[0], v[i].error);
 		if (v[i].error == 0) {
 			assert_true(run.have[0] && run.changed[0]);
 			if (run.res[0].type != v[i].want)
-				fail_msg("case %s: type %s", v[i].name, nat_type_to_string(run.res[0].type));
+				fail_msg("case %s: type %s", v[i].name,
+					 nat_type_to_string(run.res[0].type));
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &run.res[0].endpoint.sin_addr, ip, sizeof(ip));
 			assert_string_equal(ip, v[i].want_ep);
@@ -302,7 +389,8 @@ static void test_cycle_udp(void **state)
 			assert_false(run.have[0]);
 		for (size_t k = 0; k < v[i].n; k++) {
 			if (f[k].requests != v[i].want_requests[k])
-				fail_msg("case %s: server %zu got %u requests", v[i].name, k, f[k].requests);
+				fail_msg("case %s: server %zu got %u requests", v[i].name, k,
+					 f[k].requests);
 			fake_stop(&f[k]);
 		}
 		if (t < v[i].min_time || t > v[i].min_time + 2 * USEC_PER_SEC)
@@ -317,14 +405,14 @@ static void test_retransmit(void **state)
 	static const struct {
 		usec_t timeout;
 		unsigned want;
-	} v[] = { { 4 * USEC_PER_SEC, 4 }, { 2 * USEC_PER_SEC, 3 } };
+	} v[] = {{4 * USEC_PER_SEC, 4}, {2 * USEC_PER_SEC, 3}};
 	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
-		struct run run = { 0 };
+		struct run run = {0};
 		assert_int_equal(sd_event_new(&run.e), 0);
-		struct fake f = { .silent = true };
+		struct fake f = {.silent = true};
 		fake_start(run.e, &f);
-		usec_t t = run_nat(&run, &f, NULL, 1, NAT_TRANSPORT_UDP, free_port(), NULL, v[i].timeout,
-				   10 * USEC_PER_SEC, 1, NULL);
+		usec_t t = run_nat(&run, &f, NULL, 1, NAT_TRANSPORT_UDP, free_port(), NULL,
+				   v[i].timeout, 10 * USEC_PER_SEC, 1, NULL);
 		assert_int_equal(run.error[0], -EHOSTUNREACH);
 		assert_int_equal(f.requests, v[i].want);
 		assert_true(t >= v[i].timeout && t < v[i].timeout + USEC_PER_SEC / 2);
@@ -348,9 +436,9 @@ static void test_cache(void **state)
 	struct fake f;
 #define PHASE(silent_)                                                                             \
 	do {                                                                                       \
-		run = (struct run){ 0 };                                                           \
-		assert_int_equal(sd_event_new(&run.e), 0);                                        \
-		f = (struct fake){ .silent = (silent_), .mapped = sin4("198.51.100.7", 40000) };  \
+		run = (struct run){0};                                                             \
+		assert_int_equal(sd_event_new(&run.e), 0);                                         \
+		f = (struct fake){.silent = (silent_), .mapped = sin4("198.51.100.7", 40000)};     \
 		fake_start(run.e, &f);                                                             \
 		run_nat(&run, &f, NULL, 1, NAT_TRANSPORT_UDP, free_port(), path, USEC_PER_SEC,     \
 			10 * USEC_PER_SEC, 1, NULL);                                               \
@@ -389,9 +477,9 @@ static void test_cache(void **state)
  * (the fake echoes the source it saw), "none" because 127.0.0.1 is local, and refresh cycles. */
 static void test_cycle_raw(void **state)
 {
-	struct run run = { 0 };
+	struct run run = {0};
 	assert_int_equal(sd_event_new(&run.e), 0);
-	struct fake f[2] = { { .echo = true }, { .echo = true } };
+	struct fake f[2] = {{.echo = true}, {.echo = true}};
 	fake_start(run.e, &f[0]);
 	fake_start(run.e, &f[1]);
 
@@ -403,7 +491,8 @@ static void test_cycle_raw(void **state)
 	uint16_t port = ntohs(a.sin_port);
 
 	int r;
-	usec_t t = run_nat(&run, f, NULL, 2, NAT_TRANSPORT_RAW, port, NULL, USEC_PER_SEC, 300 * USEC_PER_MSEC, 3, &r);
+	usec_t t = run_nat(&run, f, NULL, 2, NAT_TRANSPORT_RAW, port, NULL, USEC_PER_SEC,
+			   300 * USEC_PER_MSEC, 3, &r);
 	if (r == -EPERM || r == -EACCES) {
 		close(holder);
 		fake_stop(&f[0]);
@@ -434,11 +523,14 @@ static void test_new_invalid(void **state)
 {
 	sd_event *e;
 	assert_int_equal(sd_event_new(&e), 0);
-	char *bad[] = { "no-port" };
-	char *ok[] = { "127.0.0.1:3478" };
+	char *bad[] = {"no-port"};
+	char *ok[] = {"127.0.0.1:3478"};
 	struct nat *n = NULL;
-	struct nat_config c = { .listen_port = 51820, .stun_servers = bad, .n_stun_servers = 1,
-				.timeout = USEC_PER_SEC, .refresh_interval = USEC_PER_SEC };
+	struct nat_config c = {.listen_port = 51820,
+			       .stun_servers = bad,
+			       .n_stun_servers = 1,
+			       .timeout = USEC_PER_SEC,
+			       .refresh_interval = USEC_PER_SEC};
 	assert_int_equal(nat_new(e, &c, NULL, NULL, &n), -EINVAL);
 	c.stun_servers = ok;
 	c.listen_port = 0;
@@ -460,10 +552,10 @@ static void test_new_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_classify),    cmocka_unit_test(test_json),
-		cmocka_unit_test(test_new_invalid), cmocka_unit_test(test_cycle_udp),
-		cmocka_unit_test(test_retransmit),  cmocka_unit_test(test_cache),
-		cmocka_unit_test(test_cycle_raw),
+	    cmocka_unit_test(test_classify),	cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_new_invalid), cmocka_unit_test(test_cycle_udp),
+	    cmocka_unit_test(test_retransmit),	cmocka_unit_test(test_cache),
+	    cmocka_unit_test(test_cycle_raw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,11 +15,12 @@
 #include "nat/stun.h"
 #include "shared/macro.h"
 
-static const uint8_t stun_req[20] = { 0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+static const uint8_t stun_req[20] = {0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1,  2,
+				     3, 4, 5, 6, 7,    8,    9,	   10,	 11, 12};
 
 static struct sockaddr_in sin4(const char *ip, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
 	return a;
 }
@@ -31,8 +32,9 @@ static void test_build(void **state)
 	struct sockaddr_in dst = sin4("198.51.100.1", 3478);
 	uint8_t out[64];
 	/* Expected checksum computed independently (RFC 1071 over pseudo header + segment). */
-	assert_int_equal(raw_udp_build(src, 51820, &dst, stun_req, sizeof(stun_req), out, sizeof(out)), 28);
-	static const uint8_t want_hdr[8] = { 0xca, 0x6c, 0x0d, 0x96, 0x00, 0x1c, 0x51, 0xf4 };
+	assert_int_equal(
+	    raw_udp_build(src, 51820, &dst, stun_req, sizeof(stun_req), out, sizeof(out)), 28);
+	static const uint8_t want_hdr[8] = {0xca, 0x6c, 0x0d, 0x96, 0x00, 0x1c, 0x51, 0xf4};
 	assert_memory_equal(out, want_hdr, 8);
 	assert_memory_equal(out + 8, stun_req, 20);
 
@@ -69,7 +71,7 @@ static void test_parse(void **state)
 {
 	uint8_t p[128];
 	size_t n = mkpkt(p, 3478, 51820, stun_req, sizeof(stun_req));
-	struct sockaddr_in src = { 0 };
+	struct sockaddr_in src = {0};
 	const uint8_t *pl;
 	size_t plen;
 
@@ -83,7 +85,8 @@ static void test_parse(void **state)
 	assert_int_equal(raw_ipv4_udp_parse(p, n + 10, 51820, &src, &pl, &plen), 0);
 	assert_int_equal(plen, 20);
 
-	assert_int_equal(raw_ipv4_udp_parse(p, n, 51821, &src, &pl, &plen), -ENOMSG); /* other port */
+	assert_int_equal(raw_ipv4_udp_parse(p, n, 51821, &src, &pl, &plen),
+			 -ENOMSG);     /* other port */
 	for (size_t k = 0; k < n; k++) /* truncated copies never read past the end */
 		assert_true(raw_ipv4_udp_parse(p, k, 51820, &src, &pl, &plen) < 0);
 
@@ -92,16 +95,16 @@ static void test_parse(void **state)
 		uint8_t val;
 		int want;
 	} bad[] = {
-		{ 0, 0x65, -EBADMSG },	/* IPv6 version nibble */
-		{ 0, 0x44, -EBADMSG },	/* IHL 16 bytes */
-		{ 0, 0x4f, -EBADMSG },	/* IHL beyond total length */
-		{ 3, 20, -EBADMSG },	/* total length without UDP header */
-		{ 3, 200, -EBADMSG },	/* total length beyond buffer */
-		{ 9, 6, -ENOMSG },	/* TCP */
-		{ 6, 0x20, -ENOMSG },	/* more fragments */
-		{ 7, 0x01, -ENOMSG },	/* fragment offset */
-		{ 25, 7, -EBADMSG },	/* UDP length below header */
-		{ 25, 60, -EBADMSG },	/* UDP length beyond IP payload */
+	    {0, 0x65, -EBADMSG}, /* IPv6 version nibble */
+	    {0, 0x44, -EBADMSG}, /* IHL 16 bytes */
+	    {0, 0x4f, -EBADMSG}, /* IHL beyond total length */
+	    {3, 20, -EBADMSG},	 /* total length without UDP header */
+	    {3, 200, -EBADMSG},	 /* total length beyond buffer */
+	    {9, 6, -ENOMSG},	 /* TCP */
+	    {6, 0x20, -ENOMSG},	 /* more fragments */
+	    {7, 0x01, -ENOMSG},	 /* fragment offset */
+	    {25, 7, -EBADMSG},	 /* UDP length below header */
+	    {25, 60, -EBADMSG},	 /* UDP length beyond IP payload */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		uint8_t q[128];
@@ -131,7 +134,7 @@ static int udp_bound(const char *ip, uint16_t port, uint16_t *ret_port)
 
 static bool readable(int fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	return poll(&p, 1, ms) == 1;
 }
 
@@ -158,7 +161,8 @@ static void test_loopback(void **state)
 	assert_true(readable(peer, 2000));
 	assert_int_equal(recvfrom(peer, buf, sizeof(buf), 0, (struct sockaddr *)&from, &sl), 20);
 	assert_memory_equal(buf, stun_req, 20);
-	assert_int_equal(ntohs(from.sin_port), held_port); /* the kernel accepted our checksum too */
+	assert_int_equal(ntohs(from.sin_port),
+			 held_port); /* the kernel accepted our checksum too */
 
 	/* Not STUN: the BPF filter keeps it away from the raw socket. */
 	assert_int_equal(sendto(peer, "hello", 5, 0, (struct sockaddr *)&from, sizeof(from)), 5);
@@ -184,9 +188,9 @@ static void test_loopback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_build),
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_build),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
