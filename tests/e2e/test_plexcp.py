@@ -1102,3 +1102,25 @@ def test_replay_window_keeps_recent_events(cp):
         finally:
             r.close()
         assert [e["raw"] for e in got] == [e["raw"] for e in live[first + 1:]]
+
+
+def test_signing_key_transition_expires(cps):
+    """§6.6 step 4: state reports {current, previous, transition_expires} until T, then {current}."""
+    cp = cps("--signing-transition", "2s")
+    a = cp.register()
+    old = a["signing_public_key"]
+    s = cp.stream(a)
+    try:
+        cp.cli("signing-key", "rotate")
+        p = check_event(s.wait_type("signing_key_rotated"), old)["payload"]
+    finally:
+        s.close()
+    st = cp.state(a)["signing_keys"]
+    assert st == p and st["previous"] == old and st["current"] != old
+    exp = datetime.datetime.fromisoformat(time_canon(st["transition_expires"]).replace("Z", "+00:00"))
+    assert now_utc() < exp <= now_utc() + datetime.timedelta(seconds=3)
+    wait_for(lambda: cp.state(a)["signing_keys"] == {"current": p["current"]}, timeout=5,
+             what="previous key dropped from state after transition_expires", step=0.2)
+    # Removing a node revokes its credential too.
+    cp.cli("node", "remove", a["node_id"])
+    json_error(cp.node_call(a, "GET", "/state"), 401)
