@@ -6,17 +6,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/netlink.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mesh/mesh.h"
+#include "mesh/rtnl.h"
 #include "mesh/wg-backend.h"
 #include "shared/encoding.h"
 #include "shared/log.h"
@@ -50,6 +53,59 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* CPU time (user + system) in ms: ours from getrusage, another process's from /proc (clock
+ * ticks, so only sums over many operations are meaningful). CPU time is what the machine pays
+ * whatever else runs on it; wall time on a shared 2-core box swings with the neighbours. */
+static double self_cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static double proc_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	p = strrchr(buf, ')'); /* comm may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The wireguard-go that mesh_start spawned: our only child at that point. */
+static pid_t only_child(void)
+{
+	char path[64], buf[256] = "";
+	pid_t pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		pid = (pid_t)atoi(buf);
+	fclose(f);
+	return pid;
+}
+
+static double cpu_apply_plexd, cpu_noop_plexd, cpu_setconf, cpu_sync;
+static double last_child_cpu; /* CPU of the last run_argv child */
+
 static void die(const char *what)
 {
 	fprintf(stderr, "mesh-apply: %s\n", what);
@@ -78,8 +134,11 @@ static int run_argv(char *const argv[])
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	if (waitpid(pid, &status, 0) < 0)
+	struct rusage ru;
+	if (wait4(pid, &status, 0, &ru) < 0)
 		return -1;
+	last_child_cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+			 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -142,6 +201,66 @@ static void generate(void)
 
 /* ---- plexd: mesh_start + mesh_apply ---- */
 
+/* Where a no-op reconcile spends its time: the same steps mesh_apply takes, timed one by one
+ * on a second handle that adopts the interface. Informational (not a target). */
+static double bd_build, bd_get, bd_diff, bd_routes, bd_route_add;
+static unsigned bd_n;
+
+static void breakdown(const char *ifname)
+{
+	struct wg_backend *b = NULL;
+	struct nlsock *rtnl = NULL;
+	struct wg_peer_set set = {};
+	struct wg_device actual = {}, desired = { .has_private_key = true, .listen_port = listen_port };
+	struct wg_change_set cs = {};
+	struct wg_prefix *routes = NULL;
+	struct rtnl_link l;
+	size_t n_routes = 0;
+	struct timespec now;
+	double t;
+
+	if (wg_backend_open(WG_BACKEND_USERSPACE, NULL, ifname, "wireguard-go", NULL, NULL, &b) < 0 ||
+	    nlsock_open(NETLINK_ROUTE, &rtnl) < 0 || rtnl_link_get(rtnl, ifname, &l) < 0)
+		die("breakdown: cannot adopt the interface");
+	t = now_ms();
+	if (wg_peer_set_build(inputs, n_peers, mesh_ip, keepalive, &set) < 0)
+		die("wg_peer_set_build");
+	bd_build += now_ms() - t;
+	t = now_ms();
+	if (wg_backend_get_device(b, &actual) < 0)
+		die("get_device");
+	bd_get += now_ms() - t;
+	memcpy(desired.private_key, priv, WG_KEY_SIZE);
+	desired.peers = set.peers;
+	desired.n_peers = set.n_peers;
+	clock_gettime(CLOCK_REALTIME, &now);
+	t = now_ms();
+	if (wg_diff(&desired, &actual, now, true, &cs) < 0 || !wg_change_set_is_empty(&cs))
+		die("wg_diff");
+	bd_diff += now_ms() - t;
+	t = now_ms();
+	if (rtnl_route_list(rtnl, l.ifindex, RTPROT_PLEXD, &routes, &n_routes) < 0 ||
+	    n_routes != n_peers)
+		die("rtnl_route_list");
+	bd_routes += now_ms() - t;
+	/* Route programming cost: remove and re-add them all, one request each as mesh does. */
+	for (size_t i = 0; i < n_routes; i++)
+		if (rtnl_route_del(rtnl, l.ifindex, &routes[i], RTPROT_PLEXD) < 0)
+			die("rtnl_route_del");
+	t = now_ms();
+	for (size_t i = 0; i < n_routes; i++)
+		if (rtnl_route_add(rtnl, l.ifindex, &routes[i], RTPROT_PLEXD) < 0)
+			die("rtnl_route_add");
+	bd_route_add += now_ms() - t;
+	bd_n++;
+	free(routes);
+	wg_change_set_done(&cs);
+	wg_device_done(&actual);
+	wg_peer_set_done(&set);
+	nlsock_free(rtnl);
+	wg_backend_free(b);
+}
+
 static void plexd_round(sd_event *event, unsigned round, double *apply_ms, double *noop_ms)
 {
 	struct mesh_apply_result res = {};
@@ -157,10 +276,13 @@ static void plexd_round(sd_event *event, unsigned round, double *apply_ms, doubl
 	if (mesh_new(event, &cfg, &m) < 0 || mesh_start(m, priv, mesh_ip) < 0)
 		die("mesh_start failed (see log)");
 
+	pid_t wgpid = only_child();
+	double c = self_cpu_ms() + proc_cpu_ms(wgpid);
 	t = now_ms();
 	if (mesh_apply(m, inputs, n_peers, false, &res) < 0)
 		die("mesh_apply failed");
 	*apply_ms = now_ms() - t;
+	cpu_apply_plexd += self_cpu_ms() + proc_cpu_ms(wgpid) - c;
 	if (res.added != n_peers || res.routes_added != n_peers || res.failed || res.n_errors) {
 		fprintf(stderr, "added=%u routes=%u failed=%u errors=%zu\n", res.added,
 			res.routes_added, res.failed, res.n_errors);
@@ -169,6 +291,7 @@ static void plexd_round(sd_event *event, unsigned round, double *apply_ms, doubl
 	mesh_apply_result_done(&res);
 
 	writes = mesh_device_writes(m);
+	c = self_cpu_ms() + proc_cpu_ms(wgpid);
 	for (unsigned k = 0; k < noop_reps; k++) {
 		t = now_ms();
 		if (mesh_apply(m, inputs, n_peers, true, &res) < 0)
@@ -178,8 +301,10 @@ static void plexd_round(sd_event *event, unsigned round, double *apply_ms, doubl
 			die("no-op reconcile corrected something");
 		mesh_apply_result_done(&res);
 	}
+	cpu_noop_plexd += self_cpu_ms() + proc_cpu_ms(wgpid) - c;
 	if (mesh_device_writes(m) != writes)
 		die("no-op reconcile wrote to the device");
+	breakdown(ifname);
 	(void)mesh_stop(m, true);
 	mesh_free(m);
 }
@@ -261,9 +386,15 @@ static void wg_round(unsigned round, double *setconf_ms, double *sync_ms)
 	}
 	char *const setconf[] = { (char *)"wg", (char *)"setconf", ifname, conf_path, NULL };
 	char *const syncconf[] = { (char *)"wg", (char *)"syncconf", ifname, conf_path, NULL };
+	double c = proc_cpu_ms(pid);
 	*setconf_ms = timed(setconf);
-	for (unsigned k = 0; k < noop_reps; k++)
+	cpu_setconf += proc_cpu_ms(pid) - c + last_child_cpu;
+	c = proc_cpu_ms(pid);
+	for (unsigned k = 0; k < noop_reps; k++) {
 		sync_ms[k] = timed(syncconf);
+		cpu_sync += last_child_cpu;
+	}
+	cpu_sync += proc_cpu_ms(pid) - c;
 	stop_wireguard_go(pid, ifname);
 }
 
@@ -355,6 +486,17 @@ int main(int argc, char **argv)
 	summary(m1, median(apply, rounds), median(setconf, rounds), "wg setconf", 1.0);
 	summary(m2, median(noop, (size_t)rounds * noop_reps), median(sync, (size_t)rounds * noop_reps),
 		"wg syncconf", 0.5);
+	/* The same operations in CPU time of every process involved (tool + wireguard-go). */
+	snprintf(m1, sizeof(m1), "apply %u peers, CPU (incl. wireguard-go)", n_peers);
+	snprintf(m2, sizeof(m2), "no-op reconcile %u, CPU (incl. wireguard-go)", n_peers);
+	summary(m1, cpu_apply_plexd / rounds, cpu_setconf / rounds, "wg setconf", 1.0);
+	summary(m2, cpu_noop_plexd / (rounds * noop_reps), cpu_sync / (rounds * noop_reps),
+		"wg syncconf", 0.5);
+	printf("  no-op reconcile breakdown (mean of %u): peer set build %.1f ms, UAPI get + parse "
+	       "%.1f ms, diff %.1f ms, route dump %.1f ms; "
+	       "adding the %u routes %.1f ms\n",
+	       bd_n, bd_build / bd_n, bd_get / bd_n, bd_diff / bd_n, bd_routes / bd_n, n_peers,
+	       bd_route_add / bd_n);
 	unlink(conf_path);
 	sd_event_unref(event);
 	free(gen);

@@ -60,9 +60,13 @@ static int64_t now_msec(void)
 /* One request/response exchange on the UAPI socket. This is synchronous: the peer is a local
  * process answering from memory, and both directions are bounded by UAPI_TIMEOUT_MSEC
  * (SO_SNDTIMEO/SO_RCVTIMEO), so a wedged daemon costs at most that long and never hangs the
- * loop. -ECONNREFUSED/-ENOENT when nobody listens. */
-static int uapi_exchange(const char *path, const char *req, size_t req_len, char **ret,
-			 size_t *ret_len)
+ * loop. -ECONNREFUSED/-ENOENT when nobody listens.
+ * With `step`, the request goes out non-blocking while step has work: whenever the socket is
+ * full (the daemon is busy with what it already read, which it does line by line) one slice of
+ * the caller's work runs, and the rest of it before waiting for the reply, so both run at
+ * once on different CPUs. */
+static int uapi_exchange(const char *path, const char *req, size_t req_len,
+			 wg_backend_step_t step, void *userdata, char **ret, size_t *ret_len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = UAPI_TIMEOUT_MSEC / 1000,
@@ -84,14 +88,22 @@ static int uapi_exchange(const char *path, const char *req, size_t req_len, char
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return negative_errno();
 	for (size_t off = 0; off < req_len;) {
-		ssize_t n = send(fd, req + off, req_len - off, MSG_NOSIGNAL);
+		ssize_t n = send(fd, req + off, req_len - off,
+				 MSG_NOSIGNAL | (step ? MSG_DONTWAIT : 0));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (step && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if (step(userdata) != 0)
+					step = NULL; /* finished: block from now on */
+				continue;
+			}
 			return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
 		}
 		off += (size_t)n;
 	}
+	while (step && step(userdata) == 0)
+		;
 	for (;;) {
 		ssize_t n;
 		if (cap - len < 4096) {
@@ -146,8 +158,8 @@ static int user_get_device(struct wg_backend *b, struct wg_device *ret)
 	size_t len;
 	int r;
 
-	r = uapi_exchange(u->socket_path, WG_UAPI_GET_REQUEST, STRLEN(WG_UAPI_GET_REQUEST), &resp,
-			  &len);
+	r = uapi_exchange(u->socket_path, WG_UAPI_GET_REQUEST, STRLEN(WG_UAPI_GET_REQUEST), NULL,
+			  NULL, &resp, &len);
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return -ENODEV;
 	if (r < 0)
@@ -159,7 +171,8 @@ static int user_get_device(struct wg_backend *b, struct wg_device *ret)
 	return r;
 }
 
-static int user_apply(struct wg_backend *b, const struct wg_change_set *cs)
+static int user_apply_overlapped(struct wg_backend *b, const struct wg_change_set *cs,
+				 wg_backend_step_t step, void *userdata)
 {
 	struct userspace_backend *u = to_user(b);
 	char *req = NULL, *resp = NULL;
@@ -169,7 +182,7 @@ static int user_apply(struct wg_backend *b, const struct wg_change_set *cs)
 	r = wg_uapi_build_set(cs, &req, &req_len);
 	if (r < 0)
 		return r;
-	r = uapi_exchange(u->socket_path, req, req_len, &resp, &len);
+	r = uapi_exchange(u->socket_path, req, req_len, step, userdata, &resp, &len);
 	erase_and_free(req);
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return -ENODEV;
@@ -178,6 +191,11 @@ static int user_apply(struct wg_backend *b, const struct wg_change_set *cs)
 	r = wg_uapi_parse_errno(resp, len);
 	free(resp);
 	return r;
+}
+
+static int user_apply(struct wg_backend *b, const struct wg_change_set *cs)
+{
+	return user_apply_overlapped(b, cs, NULL, NULL);
 }
 
 static bool socket_answers(struct userspace_backend *u)
@@ -412,6 +430,7 @@ static const struct wg_backend_ops userspace_ops = {
 	.open = user_open,
 	.get_device = user_get_device,
 	.apply = user_apply,
+	.apply_overlapped = user_apply_overlapped,
 	.delete = user_delete,
 	.free = user_free,
 };

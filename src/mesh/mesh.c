@@ -308,16 +308,111 @@ static int record_change(struct mesh *m, const struct wg_peer_change *c,
 	return 0;
 }
 
+/* Route sync (§5.1 interface 5) as a resumable job, so that mesh_apply can run it while the
+ * userspace daemon digests a peer batch (wg_backend_apply_overlapped). */
+#define ROUTE_STEP_OPS 64
+
+struct route_sync {
+	struct mesh *m;
+	const struct wg_peer *peers;
+	size_t n_peers;
+	struct mesh_apply_result *res;
+	struct wg_prefix *add, *del;
+	size_t na, nd, next;
+	bool planned;
+	int error; /* -ENOMEM aborts the apply; other errors are counted in res->failed */
+};
+
+static int route_sync_plan(struct route_sync *rs)
+{
+	struct mesh *m = rs->m;
+	_cleanup_free_ struct wg_prefix *want = NULL, *have = NULL;
+	size_t nw = 0, nh = 0;
+	int r;
+
+	for (size_t i = 0; i < rs->n_peers; i++)
+		nw += rs->peers[i].n_allowed_ips;
+	if (nw > 0) {
+		want = calloc(nw, sizeof(*want));
+		if (!want)
+			return -ENOMEM;
+		nw = 0;
+		for (size_t i = 0; i < rs->n_peers; i++)
+			for (size_t j = 0; j < rs->peers[i].n_allowed_ips; j++)
+				want[nw++] = rs->peers[i].allowed_ips[j];
+	}
+	r = rtnl_route_list(m->rtnl, m->ifindex, RTPROT_PLEXD, &have, &nh);
+	if (r < 0) {
+		rs->res->failed++;
+		return log_error_errno(r, "cannot list routes", "iface=%s err=%m", m->ifname);
+	}
+	return route_diff(want, nw, have, nh, &rs->add, &rs->na, &rs->del, &rs->nd);
+}
+
+/* wg_backend_step_t: first the plan, then ROUTE_STEP_OPS route changes per call. */
+static int route_sync_step(void *userdata)
+{
+	struct route_sync *rs = userdata;
+	struct mesh *m = rs->m;
+	struct mesh_apply_result *res = rs->res;
+	int r;
+
+	if (!rs->planned) {
+		rs->planned = true;
+		rs->error = route_sync_plan(rs);
+		return rs->error < 0 || rs->na + rs->nd == 0 ? 1 : 0;
+	}
+	for (size_t k = 0; k < ROUTE_STEP_OPS && rs->next < rs->nd + rs->na; k++, rs->next++) {
+		size_t i = rs->next;
+		bool adding = i >= rs->nd;
+		const struct wg_prefix *p = adding ? &rs->add[i - rs->nd] : &rs->del[i];
+		char pf[WG_PREFIX_STRLEN];
+
+		(void)wg_prefix_format(p, pf, sizeof(pf));
+		r = adding ? rtnl_route_add(m->rtnl, m->ifindex, p, RTPROT_PLEXD)
+			   : rtnl_route_del(m->rtnl, m->ifindex, p, RTPROT_PLEXD);
+		if (r < 0) {
+			res->failed++;
+			log_error_errno(r, "cannot change route", "iface=%s route=%s op=%s err=%m",
+					m->ifname, pf, adding ? "add" : "del");
+			continue;
+		}
+		if (adding) {
+			res->routes_added++;
+			r = add_correction(res, "route_added", "route %s missing on %s", pf,
+					   m->ifname);
+		} else {
+			res->routes_removed++;
+			r = add_correction(res, "route_removed", "route %s not needed on %s", pf,
+					   m->ifname);
+		}
+		if (r < 0) {
+			rs->error = r;
+			return r;
+		}
+	}
+	return rs->next >= rs->nd + rs->na ? 1 : 0;
+}
+
+static void route_sync_done(struct route_sync *rs)
+{
+	free(rs->add);
+	free(rs->del);
+	rs->add = rs->del = NULL;
+}
+
 /* Applies cs; when the batch fails, retries each part alone so that only the bad ones fail
- * (§5.1 Peers 9). */
+ * (§5.1 Peers 9). `rs` is driven to completion in any case. */
 static int mesh_apply_changes(struct mesh *m, const struct wg_change_set *cs,
-			      struct mesh_apply_result *res)
+			      struct mesh_apply_result *res, struct route_sync *rs)
 {
 	int r;
 
+	/* Routes are synced while the batch is in flight (they depend only on the desired set,
+	 * not on the outcome); an empty set does no device I/O and just syncs them. */
+	r = wg_backend_apply_overlapped(m->backend, cs, route_sync_step, rs);
 	if (wg_change_set_is_empty(cs))
 		return 0;
-	r = wg_backend_apply(m->backend, cs);
 	if (r >= 0) {
 		for (size_t i = 0; i < cs->n_changes; i++) {
 			r = record_change(m, &cs->changes[i], res);
@@ -356,61 +451,6 @@ static int mesh_apply_changes(struct mesh *m, const struct wg_change_set *cs,
 	return 0;
 }
 
-static int mesh_sync_routes(struct mesh *m, const struct wg_peer *peers, size_t n,
-			    struct mesh_apply_result *res)
-{
-	_cleanup_free_ struct wg_prefix *want = NULL, *have = NULL, *add = NULL, *del = NULL;
-	size_t nw = 0, nh = 0, na = 0, nd = 0;
-	int r;
-
-	for (size_t i = 0; i < n; i++)
-		nw += peers[i].n_allowed_ips;
-	if (nw > 0) {
-		want = calloc(nw, sizeof(*want));
-		if (!want)
-			return -ENOMEM;
-		nw = 0;
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < peers[i].n_allowed_ips; j++)
-				want[nw++] = peers[i].allowed_ips[j];
-	}
-	r = rtnl_route_list(m->rtnl, m->ifindex, RTPROT_PLEXD, &have, &nh);
-	if (r < 0) {
-		res->failed++;
-		return log_error_errno(r, "cannot list routes", "iface=%s err=%m", m->ifname);
-	}
-	r = route_diff(want, nw, have, nh, &add, &na, &del, &nd);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < nd + na; i++) {
-		bool adding = i >= nd;
-		const struct wg_prefix *p = adding ? &add[i - nd] : &del[i];
-		char pf[WG_PREFIX_STRLEN];
-
-		(void)wg_prefix_format(p, pf, sizeof(pf));
-		r = adding ? rtnl_route_add(m->rtnl, m->ifindex, p, RTPROT_PLEXD)
-			   : rtnl_route_del(m->rtnl, m->ifindex, p, RTPROT_PLEXD);
-		if (r < 0) {
-			res->failed++;
-			log_error_errno(r, "cannot change route", "iface=%s route=%s op=%s err=%m",
-					m->ifname, pf, adding ? "add" : "del");
-			continue;
-		}
-		if (adding) {
-			res->routes_added++;
-			r = add_correction(res, "route_added", "route %s missing on %s", pf,
-					   m->ifname);
-		} else {
-			res->routes_removed++;
-			r = add_correction(res, "route_removed", "route %s not needed on %s", pf,
-					   m->ifname);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers, bool reconcile,
 	       struct mesh_apply_result *ret)
 {
@@ -419,6 +459,7 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	struct wg_device desired = { .has_private_key = true, .listen_port = m->listen_port };
 	struct wg_device actual = {};
 	struct wg_change_set cs = {};
+	struct route_sync rs = {};
 	struct timespec now;
 	int r;
 
@@ -460,12 +501,14 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 		if (r < 0)
 			goto out;
 	}
-	r = mesh_apply_changes(m, &cs, &res);
+	rs = (struct route_sync){ .m = m, .peers = set.peers, .n_peers = set.n_peers, .res = &res };
+	r = mesh_apply_changes(m, &cs, &res, &rs);
 	if (r < 0)
 		goto out;
-	r = mesh_sync_routes(m, set.peers, set.n_peers, &res);
-	if (r == -ENOMEM)
+	if (rs.error == -ENOMEM) {
+		r = rs.error;
 		goto out;
+	}
 	r = known_set(m, set.peers, set.n_peers);
 	if (r < 0)
 		goto out;
@@ -475,6 +518,7 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	res = (struct mesh_apply_result){};
 	r = 0;
 out:
+	route_sync_done(&rs);
 	wg_change_set_done(&cs);
 	wg_device_done(&actual);
 	explicit_bzero(desired.private_key, sizeof(desired.private_key));

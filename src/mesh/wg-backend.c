@@ -22,6 +22,41 @@ int wg_backend_apply(struct wg_backend *b, const struct wg_change_set *cs)
 	return b->ops->apply(b, cs);
 }
 
+struct step_state {
+	wg_backend_step_t step;
+	void *userdata;
+	bool done;
+};
+
+static int step_once(void *userdata)
+{
+	struct step_state *s = userdata;
+	int r;
+
+	if (s->done)
+		return 1;
+	r = s->step(s->userdata);
+	if (r != 0)
+		s->done = true;
+	return r;
+}
+
+int wg_backend_apply_overlapped(struct wg_backend *b, const struct wg_change_set *cs,
+				wg_backend_step_t step, void *userdata)
+{
+	struct step_state s = { step, userdata, false };
+	int r = 0;
+
+	if (!wg_change_set_is_empty(cs)) {
+		b->n_writes++;
+		r = b->ops->apply_overlapped ? b->ops->apply_overlapped(b, cs, step_once, &s)
+					     : b->ops->apply(b, cs);
+	}
+	while (!s.done)
+		(void)step_once(&s);
+	return r;
+}
+
 int wg_backend_set_device(struct wg_backend *b, const uint8_t private_key[WG_KEY_SIZE],
 			  uint16_t listen_port)
 {

@@ -12,6 +12,11 @@
 
 struct wg_backend;
 
+/* Caller work that overlaps a device write (route programming while the userspace daemon
+ * digests a large batch). Each call does one bounded slice and returns 0 while more remains,
+ * 1 when finished, negative errno to stop (the caller keeps its own error). */
+typedef int (*wg_backend_step_t)(void *userdata);
+
 struct wg_backend_ops {
 	const char *name;
 	/* Adopts an existing WireGuard link of that name or creates one. -EEXIST when the name
@@ -21,6 +26,10 @@ struct wg_backend_ops {
 	/* Reads the device back. -ENODEV when it disappeared. */
 	int (*get_device)(struct wg_backend *b, struct wg_device *ret);
 	int (*apply)(struct wg_backend *b, const struct wg_change_set *cs);
+	/* Optional: apply while calling step whenever the write would otherwise wait for the
+	 * device; may stop calling it at any point (the wrapper finishes it). */
+	int (*apply_overlapped)(struct wg_backend *b, const struct wg_change_set *cs,
+				wg_backend_step_t step, void *userdata);
 	/* Removes the interface (and stops a daemon plexd started). */
 	int (*delete)(struct wg_backend *b);
 	/* Releases resources without touching the interface; a daemon keeps running. */
@@ -66,6 +75,12 @@ int wg_backend_open(enum wg_backend_kind kind, sd_event *event, const char *ifna
 int wg_backend_get_device(struct wg_backend *b, struct wg_device *ret);
 /* No I/O at all for an empty change set. */
 int wg_backend_apply(struct wg_backend *b, const struct wg_change_set *cs);
+/* wg_backend_apply with `step` run to completion (until it returns non-zero) exactly once per
+ * call, overlapping the write where the backend can (userspace: while the daemon has not yet
+ * taken the whole request), otherwise after it. Also for an empty change set (no I/O then).
+ * Returns the apply result; step's errors stay with the caller. */
+int wg_backend_apply_overlapped(struct wg_backend *b, const struct wg_change_set *cs,
+				wg_backend_step_t step, void *userdata);
 /* Private key and listen port only (key rotation, §5.8). */
 int wg_backend_set_device(struct wg_backend *b, const uint8_t private_key[WG_KEY_SIZE],
 			  uint16_t listen_port);

@@ -157,6 +157,20 @@ int wg_prefixes_equal(const struct wg_prefix *a, size_t na, const struct wg_pref
 
 	if (na == 0 || nb == 0)
 		return na == nb;
+	/* Fast path without allocation: the same prefixes in the same order (the common case
+	 * of a reconcile: one /32 per peer, or the device echoing the order it was given). */
+	if (na == nb) {
+		size_t i;
+		for (i = 0; i < na; i++) {
+			struct wg_prefix x = a[i], y = b[i];
+			wg_prefix_mask(&x);
+			wg_prefix_mask(&y);
+			if (wg_prefix_compare(&x, &y) != 0)
+				break;
+		}
+		if (i == na)
+			return 1;
+	}
 	ca = memdup(a, na * sizeof(*a));
 	cb = memdup(b, nb * sizeof(*b));
 	if (!ca || !cb)
