@@ -59,6 +59,10 @@ struct http_request {
 	void (*free_userdata)(void *userdata);
 	bool cancelled;
 	bool finishing;
+	/* Started from inside a curl callback (e.g. an event handler running from a stream's
+	 * data callback): curl refuses re-entrant curl_multi_add_handle, so the handle is added
+	 * by the sweep once curl has returned. */
+	bool pending_add;
 
 	/* response */
 	long status;
@@ -482,6 +486,14 @@ static void client_sweep(struct http_client *c)
 		if (req->cancelled && !req->finishing)
 			request_free(req);
 	}
+	for (req = c->requests; req; req = next) {
+		next = req->next;
+		if (!req->pending_add || req->cancelled)
+			continue;
+		req->pending_add = false;
+		if (curl_multi_add_handle(c->multi, req->easy) != CURLM_OK)
+			request_complete(req, CURLE_OUT_OF_MEMORY, -ENOMEM, "cannot start request");
+	}
 }
 
 static void client_process(struct http_client *c)
@@ -787,6 +799,13 @@ static int request_add(struct http_request *req, struct http_request **ret)
 	struct http_client *c = req->client;
 
 	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	if (c->in_curl > 0) {
+		req->pending_add = true;
+		c->need_sweep = true;
+		if (ret)
+			*ret = req;
+		return 0;
+	}
 	if (curl_multi_add_handle(c->multi, req->easy) != CURLM_OK) {
 		req->free_userdata = NULL; /* the caller keeps ownership on failure */
 		request_free(req);

@@ -457,8 +457,8 @@ static void on_dereg_done(const struct api_result *res, void *userdata)
 	(void)httpd_reply_json(a->dereg_request, 200,
 			       json_pack("{s:s, s:b}", "node_id", a->identity->node_id, "purged",
 					 a->purge));
-	a->dereg_request = NULL;
-	manager_request_stop(a->manager, false);
+	/* The stop follows once the answer has left (on_dereg_request_closed): stopping now would
+	 * tear down the control socket under the reply. */
 }
 
 static void dereg_send(struct agent *a)
@@ -475,6 +475,8 @@ static void on_dereg_request_closed(struct httpd_request *req, void *userdata)
 	struct agent *a = userdata;
 	if (a->dereg_request == req)
 		a->dereg_request = NULL;
+	if (a->deregistered)
+		manager_request_stop(a->manager, false);
 }
 
 static int handle_deregister(struct httpd_request *req, void *userdata)
@@ -586,8 +588,6 @@ static int agent_new(struct manager *m, void **ret)
 	};
 	if (c->api_client.insecure_skip_verify)
 		log_warning("TLS certificate verification is disabled (api_client.insecure_skip_verify)");
-	if (c->api_client.allow_insecure_http && strncmp(c->api, "http://", 7) == 0)
-		log_warning("using plain HTTP to the control plane (api_client.allow_insecure_http)");
 
 	r = api_client_new(a->event, &hc, &a->api);
 	if (r >= 0)

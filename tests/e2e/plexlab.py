@@ -341,6 +341,13 @@ class Lab:
                     failures.append(f"{a.name}->{b.name} ({b.mesh_ip})")
         return failures
 
+    def dump_logs(self, lines=60):
+        for n in self.nodes.values():
+            print(f"----- {n.name} ({n.ns}) log tail -----")
+            print("\n".join(n.log_text().splitlines()[-lines:]))
+        print("----- plexcp log tail -----")
+        print("\n".join(self.cp_log_text().splitlines()[-lines:]))
+
     # --- teardown ------------------------------------------------------------------------
     def cleanup(self):
         for n in self.nodes.values():
