@@ -317,6 +317,18 @@ def test_rejected_events_change_nothing(lab):
     env = cp.envelope("peer_added", intruder, event_id="evt_dup_type")
     cases.append(("malformed", "evt_dup_type",
                   env.replace(b'{"event_type":', b'{"event_type":"rotate_keys","event_type":', 1)))
+    # §6.4 steps 2/3: missing nonce, unset issued_at, event_id not in id format, nonce not
+    # header-safe (the last one carrying an otherwise valid signature).
+    env = cp.envelope("peer_added", intruder, event_id="evt_nononce")
+    nonce = json.loads(env)["nonce"]
+    cases.append(("missing_field", "evt_nononce", env.replace(f',"nonce":"{nonce}"'.encode(), b"")))
+    cases.append(("missing_field", "evt_unset",
+                  cp.envelope("peer_added", intruder, event_id="evt_unset",
+                              issued_at="0001-01-01T00:00:00Z")))
+    cases.append(("bad_id", "evt/1", cp.envelope("peer_added", intruder, event_id="evt/1")))
+    env = cp.envelope("peer_added", intruder, event_id="evt_nonce_unsafe")
+    cases.append(("not_header_safe", "evt_nonce_unsafe",
+                  env.replace(json.loads(env)["nonce"].encode(), b"ab\\u003ccd")))  # "ab<cd"
 
     for n, (reason, eid, env) in enumerate(cases, 1):
         emit_and_wait(cp, node, env, "rejected", reason, event_id=eid, event_type="peer_added")
@@ -381,6 +393,71 @@ def test_signing_key_rotation(lab):
     emit_and_wait(cp, node, make_envelope(k2, "peer_added", peers[5]), "accepted")
     want = {peers[i]["public_key"] for i in (0, 1, 3, 5)}
     wait_until(lambda: peer_keys(node) == want, 5, what="exactly the accepted peers configured")
+
+    # §6.6 step 6: a previous key without transition_expires is never accepted.
+    k5 = new_signing_key()
+    emit_and_wait(cp, node, make_envelope(k2, "signing_key_rotated",
+                                          {"current": public_key_b64(k5), "previous": pk2}),
+                  "accepted")
+    emit_and_wait(cp, node, make_envelope(k2, "peer_added", peer("n_rot7", "10.100.2.7")),
+                  "rejected", "bad_signature")
+    emit_and_wait(cp, node, make_envelope(k5, "peer_added", peer("n_rot8", "10.100.2.8")),
+                  "accepted")
+
+    # agent.md §5.9 rule 4 / §5.6: a state whose signing_keys differ from the held set replaces
+    # it, and the cycle reports signing_keys_updated.
+    k6 = new_signing_key()
+    cp.set_state(state_doc([], {"current": public_key_b64(k6)}))
+    emit_and_wait(cp, node, make_envelope(k5, "policy_updated", {}), "accepted")  # reconcile now
+    wait_until(lambda: any(c["type"] == "signing_keys_updated"
+                           for r in cp.drift() for c in r["corrections"]), 10,
+               what="signing_keys_updated drift report")
+    emit_and_wait(cp, node, make_envelope(k5, "peer_added", peer("n_rot9", "10.100.2.9")),
+                  "rejected", "bad_signature")
+    emit_and_wait(cp, node, make_envelope(k6, "policy_updated", {}), "accepted")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "plexd bug: on_signing_key_rotated (src/core/agent-events.c) installs the payload's "
+    "SigningKeys verbatim instead of previous := the key being replaced; without `previous` "
+    "in the payload the old key is dropped at once"))
+def test_rotation_without_previous_keeps_replaced_key(lab):
+    """agent.md §5.9 rule 2 ("previous := current, current := new key, transition_expires :=
+    from the event") and control-plane-api.md §6.6 step 5 ("current := K2, previous := K1"):
+    the replaced key stays valid until transition_expires even when the payload omits the
+    optional `previous` member (§7.2 marks it optional)."""
+    cp, node = start(lab)
+    k1, k2 = cp.seed, new_signing_key()
+    emit_and_wait(cp, node, make_envelope(k1, "signing_key_rotated",
+                                          {"current": public_key_b64(k2),
+                                           "transition_expires": now_time(3600)}), "accepted")
+    emit_and_wait(cp, node, make_envelope(k2, "peer_added", peer("n_new", "10.100.6.1")),
+                  "accepted")
+    with open(os.path.join(node.data_dir, "signing_keys.json")) as f:
+        stored = json.load(f)
+    assert stored.get("previous") == public_key_b64(k1), f"replaced key dropped: {stored}"
+    emit_and_wait(cp, node, make_envelope(k1, "peer_added", peer("n_old", "10.100.6.2")),
+                  "accepted")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "plexd bug: envelope_verify() leaves *ret unwritten on rejection, so agent_handle_envelope "
+    "(src/core/agent-events.c) logs an empty event_type/event_id for every rejected event "
+    "except signed_by_previous_key"))
+def test_rejection_log_names_event(lab):
+    """agent.md §4.5: a rejected event is dropped and a `warn` is logged *with event type and
+    id*. Checked for rejections after the envelope has been parsed (stale, bad signature,
+    replay), where both values are known."""
+    cp, node = start(lab)
+    cases = [("stale", cp.envelope("peer_added", peer("n_a", "10.100.7.1"),
+                                   event_id="evt_named_stale", issued_at=now_time(-600))),
+             ("bad_signature", make_envelope(new_signing_key(), "peer_removed",
+                                             {"peer_id": "n_a"}, event_id="evt_named_badsig"))]
+    for reason, env in cases:
+        line = emit_and_wait(cp, node, env, "rejected", reason)[0]
+        e = json.loads(env)
+        assert f"event_type={e['event_type']} " in line and \
+            f"event_id={e['event_id']}" in line, f"rejection log does not name the event: {line}"
 
 
 # ================================================================================================
