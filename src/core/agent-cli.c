@@ -15,6 +15,8 @@
 #include "core/identity.h"
 #include "core/register.h"
 #include "mesh/rtnl.h"
+#include "policy/firewall.h"
+#include "policy/status.h"
 #include "shared/fileio.h"
 #include "shared/log.h"
 
@@ -222,6 +224,34 @@ int agent_cli_peers(const struct config *c, bool json, bool all)
 	return EXIT_OK;
 }
 
+int agent_cli_policies(const struct config *c, bool json)
+{
+	json_t *resp = NULL;
+	long status;
+	int r;
+
+	r = control_get(c, "GET", "/v1/policies", NULL, "policies", &resp, &status);
+	if (r != EXIT_OK)
+		return r;
+	if (status != 200) {
+		fprintf(stderr, "plexd policies: %s\n",
+			status == 403 ? "permission denied"
+				      : strempty(json_string_value(json_object_get(resp, "error"))));
+		json_decref(resp);
+		return status == 403 ? EXIT_PERMISSION : EXIT_FAIL;
+	}
+	if (json) {
+		json_dumpf(resp, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (policy_status_print(resp, stdout) < 0) {
+		fprintf(stderr, "plexd policies: invalid answer from the daemon\n");
+		json_decref(resp);
+		return EXIT_FAIL;
+	}
+	json_decref(resp);
+	return EXIT_OK;
+}
+
 /* --- deregister --------------------------------------------------------------------------- */
 
 struct dereg_ctx {
@@ -276,7 +306,14 @@ static int deregister_call(const struct config *c, const struct identity *id, lo
 static void local_teardown(const struct config *c)
 {
 	struct nlsock *nl = NULL;
+	struct policy_firewall *fw = NULL;
 	struct rtnl_link link;
+
+	if (policy_firewall_new(&fw) >= 0) {
+		if (policy_firewall_teardown(fw) >= 0)
+			printf("removed nftables table inet plexd\n");
+		policy_firewall_free(fw);
+	}
 
 	if (nlsock_open(NETLINK_ROUTE, &nl) < 0)
 		return;

@@ -17,6 +17,8 @@ struct identity;
 struct manager;
 struct mesh;
 struct nat;
+struct policy_firewall;
+struct policy_ruleset;
 struct nonce_store;
 struct registration;
 struct control;
@@ -42,6 +44,8 @@ struct agent {
 	struct nat *nat; /* NULL with nat_traversal.enabled: false */
 	struct http_request *endpoint_request;
 	struct desired desired;
+	struct policy_firewall *firewall; /* NULL with policy.enabled: false */
+	struct policy_ruleset *ruleset;   /* last compiled ruleset (status, skipped rules) */
 	bool running;
 
 	/* reconcile (agent.md §5.6): single flight, triggers coalesce into one follow-up */

@@ -17,7 +17,10 @@
 #include "crypto/crypto.h"
 #include "mesh/mesh.h"
 #include "nat/nat.h"
+#include "policy/compile.h"
+#include "policy/firewall.h"
 #include "policy/rule.h"
+#include "policy/status.h"
 #include "shared/encoding.h"
 #include "shared/fileio.h"
 #include "shared/log.h"
@@ -88,34 +91,119 @@ static int peer_strings_fill(const struct cp_peer *p, bool use_endpoint, struct 
 	return 0;
 }
 
-/* Which desired peers are visible under policy (§5.5): visible[i] for desired.peers[i]. */
-static int compute_visibility(struct agent *a, bool *visible)
+/* The policy engine's view of the desired state: the local node, the known peers (sorted by id,
+ * like desired.peers), the mesh prefix, and each peer's visibility (§5.5). */
+struct policy_view {
+	struct policy_node local;
+	struct policy_node *peers;
+	struct policy_nodes nodes;
+	bool *visible;
+	bool default_allow; /* policy.default: allow, or policy disabled */
+};
+
+static void policy_view_done(struct policy_view *v)
+{
+	free(v->peers);
+	free(v->visible);
+	*v = (struct policy_view){};
+}
+
+static int policy_view_build(struct agent *a, struct policy_view *v)
 {
 	const struct config *c = agent_config(a);
 	const struct cp_peer_list *pl = &a->desired.peers;
-	struct policy_node local = { .id = a->identity->node_id, .mesh_ip = a->identity->mesh_ip };
-	_cleanup_free_ struct policy_node *nodes = NULL;
-	struct policy_nodes pn = { .local = &local, .n_peers = pl->n_peers };
-	bool allow_all = !c->policy.enabled || c->policy.default_verdict == CONFIG_POLICY_VERDICT_ALLOW;
+	size_t n = pl->n_peers;
 	int r;
 
-	if (allow_all) {
-		for (size_t i = 0; i < pl->n_peers; i++)
-			visible[i] = true;
-		return 0;
-	}
-	nodes = calloc(pl->n_peers ? pl->n_peers : 1, sizeof(*nodes));
-	if (!nodes)
+	*v = (struct policy_view){
+		.local = { .id = a->identity->node_id, .mesh_ip = a->identity->mesh_ip },
+		.default_allow = !c->policy.enabled ||
+				 c->policy.default_verdict == CONFIG_POLICY_VERDICT_ALLOW,
+	};
+	v->peers = calloc(n ? n : 1, sizeof(*v->peers));
+	v->visible = calloc(n ? n : 1, sizeof(bool));
+	if (!v->peers || !v->visible) {
+		policy_view_done(v);
 		return -ENOMEM;
+	}
 	/* desired peers are sorted by id already, which is what policy_nodes expects. */
-	for (size_t i = 0; i < pl->n_peers; i++)
-		nodes[i] = (struct policy_node){ .id = pl->peers[i].id, .mesh_ip = pl->peers[i].mesh_ip };
-	pn.peers = nodes;
-	r = ipv4_prefix_parse(c->mesh.cidr, false, &pn.mesh_cidr);
+	for (size_t i = 0; i < n; i++)
+		v->peers[i] = (struct policy_node){ .id = pl->peers[i].id,
+						    .mesh_ip = pl->peers[i].mesh_ip };
+	v->nodes = (struct policy_nodes){ .local = &v->local, .peers = v->peers, .n_peers = n };
+	r = ipv4_prefix_parse(c->mesh.cidr, false, &v->nodes.mesh_cidr);
+	if (r >= 0)
+		r = policy_compute_visibility(a->desired.policies.policies,
+					      a->desired.policies.n_policies, &v->nodes,
+					      v->default_allow, v->visible, NULL, NULL);
 	if (r < 0)
-		return r;
-	return policy_compute_visibility(a->desired.policies.policies, a->desired.policies.n_policies,
-					 &pn, false, visible, NULL, NULL);
+		policy_view_done(v);
+	return r;
+}
+
+static bool skipped_equal(const struct policy_ruleset *a, const struct policy_ruleset *b)
+{
+	if (!a || !b || a->n_skipped != b->n_skipped)
+		return false;
+	for (size_t i = 0; i < a->n_skipped; i++)
+		if (!streq(a->skipped[i].policy_id, b->skipped[i].policy_id) ||
+		    a->skipped[i].rule_index != b->skipped[i].rule_index ||
+		    !streq(a->skipped[i].reason, b->skipped[i].reason))
+			return false;
+	return true;
+}
+
+/* §5.5 firewall: compile the policies for this node and apply the difference. */
+static int apply_firewall(struct agent *a, const struct policy_view *v, struct drift_list *drift)
+{
+	const struct config *c = agent_config(a);
+	struct policy_ruleset *rs = NULL;
+	struct policy_apply_result res = {};
+	int r;
+
+	if (!a->firewall)
+		return 0;
+	struct policy_compile_input in = {
+		.policies = a->desired.policies.policies,
+		.n_policies = a->desired.policies.n_policies,
+		.nodes = &v->nodes,
+		.visible = v->visible,
+		.ifname = c->mesh.interface,
+		.default_allow = c->policy.default_verdict == CONFIG_POLICY_VERDICT_ALLOW,
+		.log_denied = c->policy.log_denied,
+		.bridge = c->mode == CONFIG_MODE_BRIDGE,
+	};
+	r = policy_compile(&in, &rs);
+	if (r < 0) {
+		a->degraded = true;
+		return log_error_errno(r, "cannot compile policies", "err=%m");
+	}
+	if (!skipped_equal(rs, a->ruleset))
+		for (size_t i = 0; i < rs->n_skipped; i++)
+			log_warning("policy rule skipped", "policy=%s rule=%zu reason=\"%s\"",
+				    rs->skipped[i].policy_id, rs->skipped[i].rule_index,
+				    rs->skipped[i].reason);
+	policy_ruleset_free(a->ruleset);
+	a->ruleset = rs;
+
+	r = policy_firewall_apply(a->firewall, rs, &res);
+	if (r < 0) {
+		/* §5.5 rule 9: the previous ruleset stays in force; retried at the next reconcile. */
+		a->degraded = true;
+		return log_error_errno(r, "firewall apply failed, previous ruleset stays in force",
+				       "err=%m");
+	}
+	a->degraded = false;
+	if (res.drift) {
+		log_warning("firewall table repaired", "detail=\"%s\"", res.drift_detail);
+		if (drift)
+			(void)drift_add(drift, "firewall_restored", "%s", res.drift_detail);
+	}
+	if (res.elements_added || res.elements_deleted || res.chains_rewritten)
+		log_info("firewall applied",
+			 "elements_added=%zu elements_deleted=%zu chains_rewritten=%zu",
+			 res.elements_added, res.elements_deleted, res.chains_rewritten);
+	return 0;
 }
 
 int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift)
@@ -123,29 +211,32 @@ int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift)
 	const struct config *c = agent_config(a);
 	const struct cp_peer_list *pl = &a->desired.peers;
 	size_t n = pl->n_peers, k = 0;
-	_cleanup_free_ bool *visible = NULL;
 	_cleanup_free_ struct wg_peer_input *in = NULL;
 	_cleanup_free_ struct peer_strings *str = NULL;
 	struct mesh_apply_result res = {};
-	int r;
+	struct policy_view v;
+	int r, fw;
 
 	if (!a->mesh || !a->identity)
 		return 0;
-	visible = calloc(n ? n : 1, sizeof(bool));
 	in = calloc(n ? n : 1, sizeof(*in));
 	str = calloc(n ? n : 1, sizeof(*str));
-	if (!visible || !in || !str)
+	if (!in || !str)
 		return -ENOMEM;
-	r = compute_visibility(a, visible);
+	r = policy_view_build(a, &v);
 	if (r < 0)
 		return log_error_errno(r, "cannot compute peer visibility", "err=%m");
+
+	/* §5.5 rule 8: firewall first, so a newly allowed peer never exists before its rules and
+	 * a revoked peer loses traffic before it loses its tunnel. */
+	fw = apply_firewall(a, &v, drift);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct cp_peer *p = &pl->peers[i];
 		/* §5.4: with fallback none a relayed endpoint is not applied. */
 		bool use_ep = !(p->relayed && c->nat_traversal.fallback == CONFIG_NAT_FALLBACK_NONE);
 
-		if (!visible[i])
+		if (!v.visible[i])
 			continue;
 		r = peer_strings_fill(p, use_ep, &str[k]);
 		if (r < 0)
@@ -171,11 +262,12 @@ int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift)
 			 res.added, res.removed, res.updated, k, n);
 	for (size_t i = 0; drift && i < res.n_corrections; i++)
 		(void)drift_add(drift, res.corrections[i].type, "%s", res.corrections[i].detail);
-	r = res.failed ? -EIO : 0;
+	r = res.failed || fw < 0 ? -EIO : 0;
 out:
 	mesh_apply_result_done(&res);
 	for (size_t i = 0; i < n; i++)
 		peer_strings_done(&str[i]);
+	policy_view_done(&v);
 	return r;
 }
 
@@ -245,7 +337,17 @@ void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_
 	} else
 		(void)desired_load_cache(&a->desired, c->data_dir, id->node_id);
 
-	/* §4.1 step 7: the mesh before any control-plane contact. */
+	/* §4.1 step 7: firewall and mesh before any control-plane contact. */
+	if (c->policy.enabled) {
+		r = policy_firewall_new(&a->firewall);
+		if (r < 0) {
+			log_error_errno(r, "cannot open nftables", "err=%m");
+			manager_exit(a->manager, r);
+			return;
+		}
+	} else
+		log_warning("policy disabled: every peer is visible and no firewall table is "
+			    "installed (policy.enabled: false)");
 	r = start_mesh(a);
 	if (r < 0) {
 		manager_exit(a->manager, r);
@@ -331,6 +433,11 @@ static void agent_stop(void *userdata)
 			log_info("mesh interface removed", "interface=%s",
 				 agent_config(a)->mesh.interface);
 	}
+	if (a->firewall) {
+		int r = policy_firewall_teardown(a->firewall);
+		if (r < 0)
+			log_warning_errno(r, "cannot delete the firewall table", "err=%m");
+	}
 	/* §4.6 step 7 (D): the identity is now invalid; --purge removes all local data. */
 	if (a->deregistered) {
 		const struct config *c = agent_config(a);
@@ -369,16 +476,21 @@ static int peers_json(struct agent *a, json_t **ret)
 {
 	const struct cp_peer_list *pl = &a->desired.peers;
 	struct wg_device dev = {};
-	_cleanup_free_ bool *visible = NULL;
+	struct policy_view v = {};
 	time_t now = time(NULL);
-	json_t *arr = json_array();
+	json_t *arr;
 	bool have_dev;
 
-	if (!arr)
+	if (!a->identity) {
+		*ret = json_array();
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (policy_view_build(a, &v) < 0)
 		return -ENOMEM;
-	visible = calloc(pl->n_peers ? pl->n_peers : 1, sizeof(bool));
-	if (!visible || (a->identity && compute_visibility(a, visible) < 0)) {
-		json_decref(arr);
+	bool *visible = v.visible;
+	arr = json_array();
+	if (!arr) {
+		policy_view_done(&v);
 		return -ENOMEM;
 	}
 	have_dev = a->mesh && mesh_get_device(a->mesh, &dev) >= 0;
@@ -404,6 +516,7 @@ static int peers_json(struct agent *a, json_t **ret)
 				       "configured", d != NULL, "relayed", p->relayed));
 	}
 	wg_device_done(&dev);
+	policy_view_done(&v);
 	*ret = arr;
 	return 0;
 }
@@ -505,7 +618,35 @@ static int handle_deregister(struct httpd_request *req, void *userdata)
 	return 0;
 }
 
+static int handle_policies(struct httpd_request *req, void *userdata)
+{
+	struct agent *a = userdata;
+	const struct config *c = agent_config(a);
+	_cleanup_(nft_table_state_freep) struct nft_table_state *installed = NULL;
+	struct policy_view v = {};
+	json_t *j = NULL;
+	int r;
+
+	if (!a->identity)
+		return httpd_reply_error(req, 503, "node is not registered", NULL);
+	r = policy_view_build(a, &v);
+	if (r < 0)
+		return r;
+	if (a->firewall)
+		(void)policy_firewall_read(a->firewall, &installed);
+	r = policy_status_to_json(c->policy.enabled ? a->ruleset : NULL,
+				  a->desired.policies.policies, a->desired.policies.n_policies,
+				  &v.nodes, installed,
+				  a->firewall ? policy_firewall_state(a->firewall) : "disabled",
+				  c->policy.default_verdict == CONFIG_POLICY_VERDICT_ALLOW, &j);
+	policy_view_done(&v);
+	if (r < 0)
+		return r;
+	return httpd_reply_json(req, 200, j);
+}
+
 static const struct httpd_route agent_routes[] = {
+	{ "GET", "/v1/policies", handle_policies, 0, 0, CONTROL_AUTH(PLEXD) },
 	{ "GET", "/v1/peers", handle_peers, 0, 0, CONTROL_AUTH(PLEXD) },
 	{ "POST", "/v1/deregister", handle_deregister, 0, 0, CONTROL_AUTH(ROOT) },
 };
@@ -550,6 +691,17 @@ static int agent_status(void *userdata, json_t *status)
 				      (json_int_t)active, "backend",
 				      a->mesh ? mesh_backend_name(a->mesh) : NULL));
 	(void)agent_nat_status(a, status);
+	{
+		size_t n_rules = 0;
+		for (size_t i = 0; i < a->desired.policies.n_policies; i++)
+			n_rules += a->desired.policies.policies[i].n_rules;
+		json_object_set_new(status, "policies",
+				    json_pack("{s:I, s:I, s:s}", "policies",
+					      (json_int_t)a->desired.policies.n_policies, "rules",
+					      (json_int_t)n_rules, "firewall",
+					      a->firewall ? policy_firewall_state(a->firewall)
+							  : "disabled"));
+	}
 	json_object_set_new(status, "state",
 			    json_pack("{s:I, s:I, s:I, s:i, s:i}", "metadata",
 				      (json_int_t)a->desired.metadata.n_items, "data",
@@ -619,6 +771,8 @@ static void *agent_free(void *userdata)
 	sd_event_source_disable_unref(a->dereg_timer);
 	agent_nat_stop(a);
 	nat_free(a->nat);
+	policy_ruleset_free(a->ruleset);
+	policy_firewall_free(a->firewall);
 	stream_free(a->stream);
 	mesh_free(a->mesh);
 	api_client_free(a->api);

@@ -56,6 +56,7 @@ static int cmd_version(struct cli *cli, const char *name, int argc, char **argv)
 static int cmd_join(struct cli *cli, const char *name, int argc, char **argv);
 static int cmd_peers(struct cli *cli, const char *name, int argc, char **argv);
 static int cmd_deregister(struct cli *cli, const char *name, int argc, char **argv);
+static int cmd_policies(struct cli *cli, const char *name, int argc, char **argv);
 
 static const struct command commands[] = {
     {"up", cmd_up, "run the daemon in the foreground"},
@@ -63,6 +64,7 @@ static const struct command commands[] = {
     {"join", cmd_join, "register with a bootstrap token and exit [--token-file PATH]"},
     {"status", cmd_status, "show the running daemon's status"},
     {"peers", cmd_peers, "list mesh peers [--all]"},
+    {"policies", cmd_policies, "show policies, compiled rules with counters, skipped rules"},
     {"deregister", cmd_deregister, "deregister this node [--purge]"},
     {"version", cmd_version, "print version information"},
     {"help", cmd_help, "show this help"},
@@ -364,6 +366,17 @@ static int cmd_peers(struct cli *cli, const char *name, int argc, char **argv)
 	if (load_config(cli, &c) < 0)
 		return EXIT_USAGE;
 	return agent_cli_peers(c, cli->json, all);
+}
+
+static int cmd_policies(struct cli *cli, const char *name, int argc, char **argv)
+{
+	_cleanup_(config_freep) struct config *c = NULL;
+
+	if (no_extra_args(name, argc, argv) < 0)
+		return EXIT_USAGE;
+	if (load_config(cli, &c) < 0)
+		return EXIT_USAGE;
+	return agent_cli_policies(c, cli->json);
 }
 
 static int cmd_deregister(struct cli *cli, const char *name, int argc, char **argv)
