@@ -1,12 +1,14 @@
-"""fakecp: a scriptable fake control plane for end-to-end tests (control-plane-api.md §4, §5, §6).
+"""fakecp: a scriptable fake control plane for end-to-end tests (control-plane-api.md §4-§6).
 
 Two halves in one file:
 
 * The server (run as a script, normally inside a lab's hub namespace via `ip netns exec`):
   just what plexd needs — register, heartbeat, state, endpoint, drift, capabilities, execution
   ack, and the SSE event stream — plus /_test/* routes through which the test pushes raw SSE
-  bytes, replaces the state document and reads what plexd sent. It never signs anything: the
-  test builds every envelope itself, so it controls signing exactly (forgeries, replays, ...).
+  bytes (POST /_test/emit), replaces the state document (POST /_test/state), closes open streams
+  (POST /_test/drop_streams) and reads counters and recorded drift/acks (GET /_test/info).
+  It never signs anything: the test builds every envelope itself, so it controls signing
+  exactly (forgeries, replays, ...).
 * The test side: an independent §6.3/§6.5 signer and verifier (Ed25519 from `cryptography`),
   SSE framing helpers, and FakeCP, which starts the server in a plexlab Lab and talks to it.
 
@@ -16,7 +18,6 @@ Standard library plus python3-cryptography only; run with /usr/bin/python3.
 import base64
 import datetime
 import gzip
-import hashlib
 import json
 import os
 import queue
@@ -520,10 +521,6 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_test/state":
             with self.st.lock:
                 self.st.state_raw = bytes(body)
-            return self._send(200, {})
-        if path == "/_test/signing_key":
-            with self.st.lock:
-                self.st.signing_public_key = body.decode().strip()
             return self._send(200, {})
         if path == "/_test/drop_streams":
             with self.st.lock:
