@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import threading
@@ -103,9 +104,10 @@ def test_canonicalisation_matches_spec_vectors():
 # Fixtures and helpers.
 
 @pytest.fixture
-def cps(plexcp_bin, tmp_path):
+def cps(plexcp_bin, tmp_path, request):
     """Factory of plexcp servers; all are stopped (by PID) afterwards and must have exited
-    cleanly on SIGTERM without sanitizer reports."""
+    cleanly on SIGTERM without sanitizer reports. Their logs are attached to the report (shown
+    for failures) and their directories removed (kept with PLEXCP_KEEP=1)."""
     started = []
 
     def make(*extra, workdir=None, keepalive="300ms"):
@@ -124,6 +126,9 @@ def cps(plexcp_bin, tmp_path):
                 problems.append(f"plexcp exited {rc} on SIGTERM")
         if c.sanitizer_reports():
             problems.append(f"sanitizer report in {c.log_path}:\n{c.log_text()[-4000:]}")
+        request.node.add_report_section("teardown", f"plexcp log {c.workdir}", c.log_text()[-20000:])
+        if not os.environ.get("PLEXCP_KEEP"):
+            shutil.rmtree(c.workdir, ignore_errors=True)
     assert not problems, "\n".join(problems)
 
 
