@@ -1,11 +1,15 @@
 #!/bin/sh
 # Builds plexcp without sanitizers (release) in build-cpbench and runs the event-stream fan-out
 # benchmark (bench/plexcp-streams.py). Usage: bench/run-plexcp-streams.sh [--streams N] [--keep]
-# Environment: BENCH_BUILD (build directory, default build-cpbench), PLEXCP_BIN (use that binary
-# instead of building).
+# Environment: PLEXCP_BIN (use that binary), else PLEXD_BUILD (a build directory holding
+# src/plexcp/plexcp, e.g. from `make bench`), else BENCH_BUILD (default build-cpbench) is set up
+# as a release build and plexcp built there.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BENCH_BUILD:-build-cpbench}
+if [ -z "${PLEXCP_BIN:-}" ] && [ -n "${PLEXD_BUILD:-}" ] && [ -x "$PLEXD_BUILD/src/plexcp/plexcp" ]; then
+	PLEXCP_BIN="$PLEXD_BUILD/src/plexcp/plexcp"
+fi
 if [ -z "${PLEXCP_BIN:-}" ]; then
 	[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" -Dbuildtype=release -Db_sanitize=none >/dev/null
 	ninja -C "$BUILD" -j2 src/plexcp/plexcp >/dev/null
