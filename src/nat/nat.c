@@ -518,7 +518,7 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
 	struct nat *n = userdata;
 	uint8_t buf[STUN_MAX_MESSAGE];
 	/* Bounded per wakeup: the raw socket sees every STUN datagram to the port. */
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < 64 && n->fd >= 0; i++) {
 		struct sockaddr_in src = {0};
 		ssize_t len;
 		if (n->mode == MODE_RAW)
@@ -734,6 +734,11 @@ int nat_new(sd_event *event, const struct nat_config *c, nat_result_fn cb, void 
 	}
 	*ret = TAKE_PTR(n);
 	return 0;
+}
+
+bool nat_holds_listen_port(const struct nat *n)
+{
+	return n->mode == MODE_UDP;
 }
 
 int nat_get_result(const struct nat *n, struct nat_result *ret)

@@ -57,7 +57,8 @@ struct nat_config {
 
 /* Called after every discovery cycle. error == 0: r is the new result, changed says whether
  * endpoint or type differ from the previous one (first result counts as changed); the caller
- * sends E7 now. error < 0: all servers failed; r is the kept previous result or NULL. */
+ * sends E7 now. error < 0: all servers failed; r is the kept previous result or NULL.
+ * The callback may call nat_stop() or nat_refresh_now(), but must not free the object. */
 typedef void (*nat_result_fn)(struct nat *n, int error, const struct nat_result *r, bool changed,
 			      void *userdata);
 
@@ -73,6 +74,9 @@ void nat_stop(struct nat *n);
 struct nat *nat_free(struct nat *n);
 /* Runs a discovery now unless one is in progress (e.g. after a network change). */
 int nat_refresh_now(struct nat *n);
+/* True while the UDP fallback socket holds the listen port (NAT_TRANSPORT_AUTO without
+ * CAP_NET_RAW, or NAT_TRANSPORT_UDP): bring WireGuard up only after the first callback. */
+bool nat_holds_listen_port(const struct nat *n);
 /* -ENODATA until a discovery (or the cache) produced a result. */
 int nat_get_result(const struct nat *n, struct nat_result *ret);
 /* {"endpoint": "ip:port"|null, "type": "..."|null, "discovered_at": "..."|null,

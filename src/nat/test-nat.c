@@ -250,9 +250,13 @@ static usec_t run_nat(struct run *run, struct fake *fakes, const char *const *na
 	int r = nat_start(nat);
 	if (ret_start)
 		*ret_start = r;
+	/* The UDP transport holds the port until its single cycle is over; raw never does. */
+	if (r >= 0)
+		assert_int_equal(nat_holds_listen_port(nat), tr == NAT_TRANSPORT_UDP);
 	if (r >= 0)
 		assert_int_equal(sd_event_loop(run->e), 0);
 	usec_t t = now_usec(CLOCK_MONOTONIC) - t0;
+	assert_false(nat_holds_listen_port(nat));
 
 	json_t *j = NULL;
 	assert_int_equal(nat_status_json(nat, &j), 0);
@@ -415,7 +419,7 @@ static void test_retransmit(void **state)
 				   v[i].timeout, 10 * USEC_PER_SEC, 1, NULL);
 		assert_int_equal(run.error[0], -EHOSTUNREACH);
 		assert_int_equal(f.requests, v[i].want);
-		assert_true(t >= v[i].timeout && t < v[i].timeout + USEC_PER_SEC / 2);
+		assert_true(t >= v[i].timeout && t < v[i].timeout + USEC_PER_SEC);
 		fake_stop(&f);
 		sd_event_unref(run.e);
 	}
@@ -512,7 +516,7 @@ static void test_cycle_raw(void **state)
 	assert_int_equal(ntohs(f[1].last_from.sin_port), port);
 	assert_int_equal(f[0].requests, 3);
 	/* Refresh every 300 ms, start to start: the third cycle starts at ~600 ms. */
-	assert_true(t >= 600 * USEC_PER_MSEC && t < 1500 * USEC_PER_MSEC);
+	assert_true(t >= 600 * USEC_PER_MSEC && t < 3000 * USEC_PER_MSEC);
 	close(holder);
 	fake_stop(&f[0]);
 	fake_stop(&f[1]);

@@ -309,3 +309,108 @@ def test_relay_between_symmetric_nats(lab):
     # The relay latched both peers to their real (relay-facing) mappings.
     assert s["peer_a"].startswith("203.0.113.12:") and s["peer_b"].startswith("203.0.113.13:")
     assert s["peer_a"] != ep1["endpoint"] and s["peer_b"] != ep2["endpoint"]
+
+
+SNIFF = r"""
+import socket, sys, time, select
+ifname, port, pattern, secs = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((ifname, 0))
+print("ready", flush=True)
+seen = leaked = 0
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    r, _, _ = select.select([s], [], [], 0.1)
+    if not r:
+        continue
+    f = s.recv(65535)
+    if len(f) < 42 or f[12:14] != b"\x08\x00" or f[23] != 17:
+        continue
+    ihl = (f[14] & 15) * 4
+    udp = f[14 + ihl:]
+    sport, dport = int.from_bytes(udp[0:2], "big"), int.from_bytes(udp[2:4], "big")
+    if port in (sport, dport):
+        seen += 1
+        if pattern in udp[8:]:
+            leaked += 1
+print(seen, leaked, flush=True)
+"""
+
+
+def test_wireguard_go_through_relay(lab):
+    """Real wireguard-go on two nodes behind symmetric NATs; discovery runs from the port
+    wireguard-go holds (raw socket path), the nodes then reach each other only through the relay,
+    and the relay's traffic never contains the plaintext ping pattern."""
+    if not shutil.which("wireguard-go") or not shutil.which("wg"):
+        pytest.skip("wireguard-go/wg missing")
+    port = 51860
+    nodes = {"ns1": ("10.99.0.1",), "ns2": ("10.99.0.2",)}
+    keys = {}
+    for node in nodes:
+        priv = sh("wg", "genkey").stdout.strip()
+        pub = subprocess.run(["wg", "pubkey"], input=priv, text=True, capture_output=True).stdout.strip()
+        keys[node] = (priv, pub)
+    ifs = {n: f"{lab.prefix[-5:]}{n}" for n in nodes}
+    wg = []
+    try:
+        for node in nodes:
+            wg.append(lab.spawn(node, "wireguard-go", "-f", ifs[node]))
+        for node, (addr,) in nodes.items():
+            deadline = time.monotonic() + 10
+            while subprocess.run(["ip", "-n", lab.ns(node), "link", "show", ifs[node]],
+                                 capture_output=True).returncode != 0:
+                assert time.monotonic() < deadline, "wireguard-go did not create its interface"
+                time.sleep(0.1)
+            keyfile = f"/tmp/.{lab.prefix}-{node}.key"
+            with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(keys[node][0])
+            try:
+                lab.exec(node, "wg", "set", ifs[node], "private-key", keyfile, "listen-port", str(port))
+            finally:
+                os.unlink(keyfile)
+            lab.ip(node, "addr", "add", f"{addr}/24", "dev", ifs[node])
+            lab.ip(node, "link", "set", ifs[node], "up")
+
+        # STUN from the port wireguard-go holds (no --hold: the real owner is there).
+        eps = {}
+        for node in nodes:
+            p = lab.exec(node, os.path.join(lab.build, "src/nat/nat-probe"), "--port", str(port),
+                         "--server", f"{STUN1}:3478", "--server", f"{STUN2}:3478", "--transport", "raw",
+                         "--timeout-ms", "2000", check=False, timeout=30)
+            r = json.loads(p.stdout.splitlines()[0])
+            assert r["nat_type"] == "symmetric", r
+            eps[node] = r["endpoint"]
+
+        relay = lab.spawn("pub", os.path.join(lab.build, "src/bridge/relay-run"), "--bind", RELAY_IP,
+                          "--port-base", str(RELAY_PORT), "--max-sessions", "4",
+                          "--session", f"wg1,{eps['ns1']},{eps['ns2']},{RELAY_PORT + 1}")
+        assert relay.stdout.readline().strip() == "ready"
+        pattern = "c0ffee00deadbeef"
+        sniff = lab.spawn("pub", "/usr/bin/python3", "-u", "-c", SNIFF, "br0", str(RELAY_PORT + 1),
+                          bytes.fromhex(pattern).hex(), "12")
+        assert sniff.stdout.readline().strip() == "ready"
+
+        # What the CP's peer_endpoint_changed would do: both peers point at the relay.
+        for node, other in (("ns1", "ns2"), ("ns2", "ns1")):
+            lab.exec(node, "wg", "set", ifs[node], "peer", keys[other][1], "endpoint",
+                     f"{RELAY_IP}:{RELAY_PORT + 1}", "allowed-ips", f"{nodes[other][0]}/32",
+                     "persistent-keepalive", "1")
+        ok = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not ok:
+            ok = lab.exec("ns1", "ping", "-c", "1", "-W", "1", "-p", pattern, "-s", "64", "10.99.0.2",
+                          check=False).returncode == 0
+        assert ok, "no ping through the relay"
+        p = lab.exec("ns1", "ping", "-c", "5", "-i", "0.2", "-p", pattern, "10.99.0.2", check=False)
+        assert p.returncode == 0, p.stdout
+        seen, leaked = map(int, sniff.communicate(timeout=20)[0].split())
+        assert seen > 0 and leaked == 0
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=10)
+        s = json.loads(out.strip().splitlines()[-1])["sessions"][0]
+        assert s["packets_a_to_b"] > 5 and s["packets_b_to_a"] > 5
+    finally:
+        for p in wg:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=5)
