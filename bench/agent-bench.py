@@ -42,7 +42,7 @@ def peer_ip(i):
 def make_peer(i, prefix="n_b"):
     ip = peer_ip(i)
     return {"id": f"{prefix}{i:06d}", "public_key": key(), "mesh_ip": ip,
-            "endpoint": f"198.18.{i // 250}.{1 + i % 250}:51820", "allowed_ips": [f"{ip}/32"],
+            "endpoint": f"198.18.{(i // 250) % 256}.{1 + i % 250}:51820", "allowed_ips": [f"{ip}/32"],
             "psk": key()}
 
 
@@ -54,6 +54,27 @@ def proc_status(pid):
             if k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
                 out[k] = int(v.split()[0])  # kB
     return out
+
+
+def smaps_top(pid, n=12):
+    """The mappings holding most resident memory: [(rss_kb, anon_kb, name)]."""
+    rows, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                cur = [0, 0, parts[5] if len(parts) > 5 else "[anon]"]
+                rows.append(cur)
+            elif parts[0] == "Rss:":
+                cur[0] = int(parts[1])
+            elif parts[0] == "Anonymous:":
+                cur[1] = int(parts[1])
+    merged = {}
+    for rss, anon, name in rows:
+        m = merged.setdefault(os.path.basename(name), [0, 0])
+        m[0] += rss
+        m[1] += anon
+    return sorted(((v[0], v[1], k) for k, v in merged.items()), reverse=True)[:n]
 
 
 def proc_cpu_s(pid):
@@ -121,6 +142,9 @@ def bench_memory(n, idle, reconcile):
               f"{mem['VmHWM'] / mib:.2f}; after idle VmRSS {mem_after['VmRSS'] / mib:.2f}); "
               f"wireguard-go VmRSS {wmem['VmRSS'] / mib:.2f} MiB; idle CPU plexd {cpu:.2f}% "
               f"wireguard-go {wcpu:.2f}% over {t1 - t0:.0f} s", flush=True)
+        if os.environ.get("PLEXD_BENCH_SMAPS"):
+            for rss, anon, name in smaps_top(pid):
+                print(f"    {rss:6d} kB resident ({anon:6d} kB anonymous)  {name}")
         ref = f"wireguard-go {wmem['VmRSS'] / mib:.2f} MiB"
         rss_ratio = f"{mem['VmRSS'] / wmem['VmRSS']:.2f}x"
         if n <= 1000:

@@ -1,5 +1,6 @@
 /* Mesh facade: interface lifecycle, peer apply and route sync over a WireGuard backend. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <linux/netlink.h>
 #include <stdio.h>
@@ -39,6 +40,14 @@ struct mesh {
 	struct key_id *known;
 	size_t n_known;
 };
+
+static int64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void known_clear(struct mesh *m)
 {
@@ -461,6 +470,7 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	struct wg_change_set cs = {};
 	struct route_sync rs = {};
 	struct timespec now;
+	int64_t t0 = now_usec(), t_build, t_read, t_diff, t_write;
 	int r;
 
 	if (!m->started)
@@ -482,6 +492,7 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	res.errors = TAKE_PTR(set.errors);
 	res.n_errors = set.n_errors;
 	set.n_errors = 0;
+	t_build = now_usec();
 
 	memcpy(desired.private_key, m->private_key, WG_KEY_SIZE);
 	desired.peers = set.peers;
@@ -491,10 +502,12 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 		log_error_errno(r, "cannot read WireGuard device", "iface=%s err=%m", m->ifname);
 		goto out;
 	}
+	t_read = now_usec();
 	clock_gettime(CLOCK_REALTIME, &now);
 	r = wg_diff(&desired, &actual, now, reconcile, &cs);
 	if (r < 0)
 		goto out;
+	t_diff = now_usec();
 	if (cs.device_fields) {
 		r = add_correction(&res, "interface_restored", "%s key/port/fwmark restored",
 				   m->ifname);
@@ -509,9 +522,17 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 		r = rs.error;
 		goto out;
 	}
+	t_write = now_usec();
 	r = known_set(m, set.peers, set.n_peers);
 	if (r < 0)
 		goto out;
+	/* Where an apply spends its time (benchmarks, slow-apply reports); write includes the
+	 * route sync that overlaps it. */
+	log_debug("mesh apply timing",
+		  "iface=%s peers=%zu changes=%zu build_us=%" PRId64 " read_us=%" PRId64
+		  " diff_us=%" PRId64 " write_routes_us=%" PRId64 " total_us=%" PRId64,
+		  m->ifname, set.n_peers, cs.n_changes, t_build - t0, t_read - t_build,
+		  t_diff - t_read, t_write - t_diff, now_usec() - t0);
 	if (res.failed > 0)
 		log_warning("mesh apply had failures", "iface=%s failed=%u", m->ifname, res.failed);
 	*ret = res;
