@@ -64,6 +64,7 @@ struct agent {
 	bool has_last_heartbeat;
 	enum control_state control_state;
 	bool degraded;
+	usec_t last_skew_warning; /* CLOCK_MONOTONIC */
 
 	/* mesh key rotation (§5.8) */
 	struct http_request *rotate_request;
@@ -89,6 +90,7 @@ struct agent {
 	sd_event_source *dereg_timer;
 	unsigned dereg_attempts;
 	bool deregistered;
+	bool dereg_on_shutdown;
 	bool purge;
 
 	/* binary checksum for heartbeats */

@@ -278,12 +278,33 @@ void agent_reconcile_trigger(struct agent *a)
 
 static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* agent.md §4.5 rule 8: time checks use the local clock; a skew against the CP's Date header is
+ * only reported, at most once an hour. */
+static void check_clock_skew(struct agent *a, const struct api_result *res)
+{
+	int64_t skew;
+
+	if (!res->has_date)
+		return;
+	skew = timestamp_now().sec - res->date.sec;
+	if (skew > -60 && skew < 60)
+		return;
+	if (a->last_skew_warning &&
+	    now_usec(CLOCK_MONOTONIC) - a->last_skew_warning < 3600 * USEC_PER_SEC)
+		return;
+	a->last_skew_warning = now_usec(CLOCK_MONOTONIC);
+	log_warning("local clock differs from the control plane's; events will fail verification "
+		    "beyond 5 minutes of skew, check NTP",
+		    "skew_sec=%lld", (long long)skew);
+}
+
 static void on_heartbeat(const struct api_result *res, const struct cp_heartbeat_response *resp,
 			 void *userdata)
 {
 	struct agent *a = userdata;
 
 	a->heartbeat_request = NULL;
+	check_clock_skew(a, res);
 	switch (res->kind) {
 	case API_RESULT_OK:
 		if (a->heartbeat_failures >= HEARTBEAT_OFFLINE_AFTER)

@@ -548,7 +548,7 @@ static void on_dereg_done(const struct api_result *res, void *userdata)
 	struct agent *a = userdata;
 	bool ok = res->kind == API_RESULT_OK || res->status == 401 || res->status == 404;
 
-	if (!a->dereg_request)
+	if (!a->dereg_request && !a->dereg_on_shutdown)
 		return;
 	if (!ok && ++a->dereg_attempts < DEREG_ATTEMPTS &&
 	    (res->kind == API_RESULT_TRANSIENT || res->kind == API_RESULT_RATE_LIMITED)) {
@@ -559,6 +559,13 @@ static void on_dereg_done(const struct api_result *res, void *userdata)
 	if (!ok) {
 		log_error("deregistration failed; node stays registered", "status=%ld detail=\"%s\"",
 			  res->status, strempty(res->message));
+		if (a->dereg_on_shutdown) {
+			/* §4.6 step 3: a shutdown-triggered deregistration continues as a plain
+			 * stop and keeps the identity. */
+			a->dereg_on_shutdown = false;
+			manager_drained(a->manager);
+			return;
+		}
 		(void)httpd_reply_error(a->dereg_request, 502, "control plane unreachable", NULL);
 		a->dereg_request = NULL;
 		return;
@@ -567,6 +574,11 @@ static void on_dereg_done(const struct api_result *res, void *userdata)
 		log_warning("control plane does not know this node; cleaning up locally");
 	log_info("deregistered", "node_id=%s purge=%s", a->identity->node_id, a->purge ? "yes" : "no");
 	a->deregistered = true;
+	if (a->dereg_on_shutdown) {
+		a->dereg_on_shutdown = false;
+		manager_drained(a->manager);
+		return;
+	}
 	(void)httpd_reply_json(a->dereg_request, 200,
 			       json_pack("{s:s, s:b}", "node_id", a->identity->node_id, "purged",
 					 a->purge));
@@ -578,9 +590,29 @@ static void dereg_send(struct agent *a)
 {
 	a->dereg_timer = sd_event_source_disable_unref(a->dereg_timer);
 	if (api_deregister(a->api, on_dereg_done, a, NULL) < 0) {
+		if (a->dereg_on_shutdown) {
+			a->dereg_on_shutdown = false;
+			manager_drained(a->manager);
+			return;
+		}
 		(void)httpd_reply_error(a->dereg_request, 500, "cannot send deregistration", NULL);
 		a->dereg_request = NULL;
 	}
+}
+
+/* §4.6: a stop with deregister_on_shutdown: true deregisters first (bounded by the drain). */
+static int agent_drain(void *userdata)
+{
+	struct agent *a = userdata;
+
+	if (!agent_config(a)->deregister_on_shutdown || !a->identity || a->deregistered ||
+	    a->dereg_request)
+		return 0;
+	log_info("deregistering on shutdown (deregister_on_shutdown: true)");
+	a->dereg_on_shutdown = true;
+	a->dereg_attempts = 0;
+	dereg_send(a);
+	return a->dereg_on_shutdown ? 1 : 0;
 }
 
 static void on_dereg_request_closed(struct httpd_request *req, void *userdata)
@@ -803,5 +835,6 @@ const struct subsystem_ops agent_subsystem_ops = {
 	.stop = agent_stop,
 	.free = agent_free,
 	.reload = agent_reload,
+	.drain = agent_drain,
 	.status = agent_status,
 };
