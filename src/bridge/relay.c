@@ -33,6 +33,7 @@ struct session {
 	struct sockaddr_in current[2];
 	usec_t expiry;		       /* CLOCK_MONOTONIC */
 	uint64_t packets[2], bytes[2]; /* indexed by the sending side */
+	uint64_t latches[2];
 };
 
 struct relay {
@@ -103,8 +104,12 @@ static enum side session_match(struct session *s, const struct sockaddr_in *src,
 			char old[64], new[64];
 			fmt_ep(&s->current[i], old, sizeof(old));
 			fmt_ep(src, new, sizeof(new));
-			log_info("relay peer address latched", "session=%s peer=%c old=%s new=%s",
-				 s->id, 'a' + i, old, new);
+			/* info for the first latch of a peer; later moves at debug, as a peer
+			 * (or someone sharing its IP) could flip it at packet rate. */
+			log_full_errno(s->latches[i]++ == 0 ? LOG_INFO : LOG_DEBUG, 0,
+				       "relay peer address latched",
+				       "session=%s peer=%c old=%s new=%s", s->id, 'a' + i, old,
+				       new);
 			s->current[i] = *src;
 			return (enum side)i;
 		}
@@ -196,13 +201,21 @@ static void forward(struct relay *r, int fd, struct session *sess, uint16_t port
 			owner_side[m] = side;
 			m++;
 		}
+		bool retried = false;
 		for (int k = 0; k < m;) {
 			int sent = sendmmsg(fd, out + k, (unsigned)(m - k), MSG_DONTWAIT);
 			if (sent <= 0) {
-				/* ICMP errors surface here as ECONNREFUSED etc.; drop this one. */
+				/* A pending error (e.g. an earlier ICMP) can fail a good send once:
+				 * retry it, then give up on this datagram only. */
+				if (!retried) {
+					retried = true;
+					continue;
+				}
 				k++;
+				retried = false;
 				continue;
 			}
+			retried = false;
 			for (int j = k; j < k + sent; j++) {
 				owner[j]->packets[owner_side[j]]++;
 				owner[j]->bytes[owner_side[j]] += out[j].msg_len;
