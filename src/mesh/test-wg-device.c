@@ -170,6 +170,49 @@ static const struct diff_case diff_cases[] = {
 	    { WG_PEER_OP_ADD, 5, AIP | KA } }, 3 },
 };
 
+/* Set equality, including the allocation-free fast path (same order) and its fallbacks. */
+static void test_prefixes_equal(void **state)
+{
+	static const struct {
+		const char *a[3];
+		size_t na;
+		const char *b[3];
+		size_t nb;
+		int want;
+	} cases[] = {
+		{ { "10.0.0.1/32" }, 1, { "10.0.0.1/32" }, 1, 1 },
+		{ { "10.0.0.1/32" }, 1, { "10.0.0.2/32" }, 1, 0 },
+		{ { "10.0.0.1/32", "fd00::/64" }, 2, { "10.0.0.1/32", "fd00::/64" }, 2, 1 },
+		{ { "10.0.0.1/32", "fd00::/64" }, 2, { "fd00::/64", "10.0.0.1/32" }, 2, 1 },
+		{ { "10.0.0.1/32", "fd00::/64" }, 2, { "10.0.0.1/32", "fd00::/63" }, 2, 0 },
+		{ { "10.0.0.1/32", "10.0.0.1/32" }, 2, { "10.0.0.1/32" }, 1, 1 },
+		{ { "10.0.0.1/32", "10.0.0.2/32" }, 2, { "10.0.0.1/32", "10.0.0.1/32" }, 2, 0 },
+		{ { "10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24" }, 3,
+		  { "10.0.2.0/24", "10.0.0.0/24", "10.0.1.0/24" }, 3, 1 },
+		{ {}, 0, {}, 0, 1 },
+		{ {}, 0, { "10.0.0.1/32" }, 1, 0 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct wg_prefix a[3], b[3];
+		for (size_t j = 0; j < cases[i].na; j++)
+			assert_int_equal(wg_prefix_parse(cases[i].a[j], &a[j]), 0);
+		for (size_t j = 0; j < cases[i].nb; j++)
+			assert_int_equal(wg_prefix_parse(cases[i].b[j], &b[j]), 0);
+		assert_int_equal(wg_prefixes_equal(a, cases[i].na, b, cases[i].nb), cases[i].want);
+		assert_int_equal(wg_prefixes_equal(b, cases[i].nb, a, cases[i].na), cases[i].want);
+	}
+
+	/* Host bits set behind the parser's back compare as the masked prefix. */
+	struct wg_prefix x, y;
+	assert_int_equal(wg_prefix_parse("10.1.2.0/24", &x), 0);
+	y = x;
+	y.addr.in.s_addr |= htonl(0x7f);
+	assert_int_equal(wg_prefixes_equal(&x, 1, &y, 1), 1);
+	y.cidr = 23;
+	assert_int_equal(wg_prefixes_equal(&x, 1, &y, 1), 0);
+}
+
 static void test_diff_table(void **state)
 {
 	struct timespec now = { .tv_sec = NOW_SEC };
@@ -460,6 +503,7 @@ static void test_peer_set_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefixes_equal),
 		cmocka_unit_test(test_diff_table),
 		cmocka_unit_test(test_diff_device_fields),
 		cmocka_unit_test(test_diff_rejects_duplicate_desired_keys),
