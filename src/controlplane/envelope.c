@@ -931,6 +931,12 @@ int envelope_verify(const char *data, size_t len, const struct signing_keys *key
 	*ret = e;
 	r = 0;
 out:
+	if (r < 0) {
+		/* Rejections past step 3 still name the event in the caller's log line
+		 * (agent.md §4.5); before that, the values are not trustworthy text. */
+		memcpy(ret->event_type, e.event_type, sizeof(e.event_type));
+		memcpy(ret->event_id, e.event_id, sizeof(e.event_id));
+	}
 	json_scan_done(&s);
 	return r;
 }

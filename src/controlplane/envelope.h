@@ -103,8 +103,9 @@ bool envelope_header_safe(const char *s, size_t len);
 bool envelope_id_valid(const char *s, size_t len);
 
 /* Verifies data exactly as §6.4 steps 1–9 (and records the nonce on success). 0 with *ret
- * filled; -EBADMSG with *ret_reason set when the envelope is rejected; -ENOMEM (neither
- * output written). */
+ * filled; -EBADMSG with *ret_reason set when the envelope is rejected, and then only
+ * ret->event_type/event_id are written: the validated values when the rejection came after
+ * step 3, else empty strings (for the log line); -ENOMEM. */
 int envelope_verify(const char *data, size_t len, const struct signing_keys *keys,
 		    struct nonce_store *ns, struct timestamp now, struct envelope *ret,
 		    enum envelope_reject *ret_reason);

@@ -137,6 +137,15 @@ static int on_signing_key_rotated(struct agent *a, json_t *payload)
 	if (r < 0)
 		return log_warning_errno(r, "invalid signing_key_rotated payload, ignoring",
 					 "error=\"%s\"", err);
+	/* §6.6 step 5: previous is the key being replaced — never whatever the payload names —
+	 * and it stays valid only until transition_expires (without one: never). */
+	if (memcmp(k.current, a->identity->signing_keys.current, sizeof k.current) != 0) {
+		memcpy(k.previous, a->identity->signing_keys.current, sizeof k.previous);
+		k.has_previous = true;
+	} else {
+		k.has_previous = a->identity->signing_keys.has_previous;
+		memcpy(k.previous, a->identity->signing_keys.previous, sizeof k.previous);
+	}
 	a->identity->signing_keys = k;
 	a->desired.signing_keys = k;
 	r = identity_save_signing_keys(agent_config(a)->data_dir, &k);
@@ -187,21 +196,76 @@ static int on_node_secrets_updated(struct agent *a, json_t *payload)
 }
 
 /* Actions are not part of this build: answer every request with a rejection so the CP does
- * not wait for a result that will never come (§8.11: a rejected execution gets no result). */
+ * not wait for a result that will never come (§8.11: a rejected execution gets no result).
+ * The ack is retried twice, 2 s apart (control-plane-api.md §2.8: 3 attempts within 10 s). */
+struct ack_ctx {
+	struct agent *agent;
+	char execution_id[129];
+	unsigned attempt;
+	sd_event_source *timer;
+};
+
+static int ack_send(struct ack_ctx *x);
+
+static void ack_ctx_free(struct ack_ctx *x)
+{
+	sd_event_source_disable_unref(x->timer);
+	free(x);
+}
+
+static int on_ack_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct ack_ctx *x = userdata;
+	if (ack_send(x) < 0)
+		ack_ctx_free(x);
+	return 0;
+}
+
+static void on_ack_sent(const struct api_result *r, void *userdata)
+{
+	struct ack_ctx *x = userdata;
+
+	if (r->kind == API_RESULT_OK || r->kind == API_RESULT_PERMANENT || ++x->attempt >= 3) {
+		if (r->kind != API_RESULT_OK)
+			log_warning("execution ack not delivered", "execution_id=%s status=%ld",
+				    x->execution_id, r->status);
+		ack_ctx_free(x);
+		return;
+	}
+	x->timer = sd_event_source_disable_unref(x->timer);
+	if (sd_event_add_time_relative(x->agent->event, &x->timer, CLOCK_MONOTONIC,
+				       2 * USEC_PER_SEC, 0, on_ack_timer, x) < 0)
+		ack_ctx_free(x);
+}
+
+static int ack_send(struct ack_ctx *x)
+{
+	struct cp_execution_ack ack = { .execution_id = x->execution_id, .accepted = false,
+					.reason = "actions_disabled" };
+	return api_execution_ack(x->agent->api, &ack, on_ack_sent, x, NULL);
+}
+
 static int on_action_request(struct agent *a, json_t *payload)
 {
 	const char *exec_id = json_string_value(json_object_get(payload, "execution_id"));
-	struct cp_execution_ack ack;
+	struct ack_ctx *x;
+	int r;
 
 	if (!exec_id || !id_is_valid(exec_id)) {
 		log_error("action_request without a valid execution_id, ignoring");
 		return -EINVAL;
 	}
-	ack = (struct cp_execution_ack){ .execution_id = exec_id, .accepted = false,
-					 .reason = "actions_disabled" };
 	log_warning("action request rejected: actions are not available in this build",
 		    "execution_id=%s", exec_id);
-	return api_execution_ack(a->api, &ack, NULL, NULL, NULL);
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->agent = a;
+	snprintf(x->execution_id, sizeof x->execution_id, "%s", exec_id);
+	r = ack_send(x);
+	if (r < 0)
+		ack_ctx_free(x);
+	return r;
 }
 
 static int on_reconcile_hint(struct agent *a, json_t *payload)

@@ -262,10 +262,6 @@ def test_valid_peer_added(lab):
     assert info["registered"]["hostname"] == node.name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plexd bug: on_action_request (src/core/agent-events.c) calls api_execution_ack() with a "
-    "NULL callback; call_start() (src/controlplane/api.c) returns -EINVAL for that, so no ack "
-    "is ever sent (log: 'event handler failed ... err=-22')"))
 def test_action_request_acked_once(lab):
     """control-plane-api.md §4.12/§8.11: an action_request is acknowledged (E12) within 5 s —
     this build has no actions, so with status "rejected" — and a replay of the same envelope
@@ -441,10 +437,6 @@ def test_signing_key_rotation(lab):
     emit_and_wait(cp, node, make_envelope(k6, "policy_updated", {}), "accepted")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plexd bug: on_signing_key_rotated (src/core/agent-events.c) installs the payload's "
-    "SigningKeys verbatim instead of previous := the key being replaced; without `previous` "
-    "in the payload the old key is dropped at once"))
 def test_rotation_without_previous_keeps_replaced_key(lab):
     """agent.md §5.9 rule 2 ("previous := current, current := new key, transition_expires :=
     from the event") and control-plane-api.md §6.6 step 5 ("current := K2, previous := K1"):
@@ -464,10 +456,6 @@ def test_rotation_without_previous_keeps_replaced_key(lab):
                   "accepted")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plexd bug: envelope_verify() leaves *ret unwritten on rejection, so agent_handle_envelope "
-    "(src/core/agent-events.c) logs an empty event_type/event_id for every rejected event "
-    "except signed_by_previous_key"))
 def test_rejection_log_names_event(lab):
     """agent.md §4.5: a rejected event is dropped and a `warn` is logged *with event type and
     id*. Checked for rejections after the envelope has been parsed (stale, bad signature,
