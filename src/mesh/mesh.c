@@ -319,8 +319,6 @@ static int record_change(struct mesh *m, const struct wg_peer_change *c,
 
 /* Route sync (§5.1 interface 5) as a resumable job, so that mesh_apply can run it while the
  * userspace daemon digests a peer batch (wg_backend_apply_overlapped). */
-#define ROUTE_STEP_OPS 64
-
 struct route_sync {
 	struct mesh *m;
 	const struct wg_peer *peers;
@@ -358,7 +356,7 @@ static int route_sync_plan(struct route_sync *rs)
 	return route_diff(want, nw, have, nh, &rs->add, &rs->na, &rs->del, &rs->nd);
 }
 
-/* wg_backend_step_t: first the plan, then ROUTE_STEP_OPS route changes per call. */
+/* wg_backend_step_t: first the plan, then one batch of route changes per call. */
 static int route_sync_step(void *userdata)
 {
 	struct route_sync *rs = userdata;
@@ -371,35 +369,44 @@ static int route_sync_step(void *userdata)
 		rs->error = route_sync_plan(rs);
 		return rs->error < 0 || rs->na + rs->nd == 0 ? 1 : 0;
 	}
-	for (size_t k = 0; k < ROUTE_STEP_OPS && rs->next < rs->nd + rs->na; k++, rs->next++) {
-		size_t i = rs->next;
-		bool adding = i >= rs->nd;
-		const struct wg_prefix *p = adding ? &rs->add[i - rs->nd] : &rs->del[i];
-		char pf[WG_PREFIX_STRLEN];
+	struct rtnl_route_op ops[RTNL_ROUTE_BATCH_MAX] = {};
+	int results[RTNL_ROUTE_BATCH_MAX];
+	size_t base = rs->next, n = MIN(rs->nd + rs->na - base, (size_t)RTNL_ROUTE_BATCH_MAX);
 
-		(void)wg_prefix_format(p, pf, sizeof(pf));
-		r = adding ? rtnl_route_add(m->rtnl, m->ifindex, p, RTPROT_PLEXD)
-			   : rtnl_route_del(m->rtnl, m->ifindex, p, RTPROT_PLEXD);
-		if (r < 0) {
+	for (size_t k = 0; k < n; k++) {
+		size_t i = base + k;
+		ops[k].add = i >= rs->nd;
+		ops[k].prefix = ops[k].add ? &rs->add[i - rs->nd] : &rs->del[i];
+	}
+	/* One datagram per slice; if the exchange itself fails every change in it failed. */
+	r = rtnl_route_batch(m->rtnl, m->ifindex, RTPROT_PLEXD, ops, n, results);
+	for (size_t k = 0; k < n; k++) {
+		bool adding = ops[k].add;
+		char pf[WG_PREFIX_STRLEN];
+		int e = r < 0 ? r : results[k];
+
+		(void)wg_prefix_format(ops[k].prefix, pf, sizeof(pf));
+		if (e < 0) {
 			res->failed++;
-			log_error_errno(r, "cannot change route", "iface=%s route=%s op=%s err=%m",
+			log_error_errno(e, "cannot change route", "iface=%s route=%s op=%s err=%m",
 					m->ifname, pf, adding ? "add" : "del");
 			continue;
 		}
 		if (adding) {
 			res->routes_added++;
-			r = add_correction(res, "route_added", "route %s missing on %s", pf,
+			e = add_correction(res, "route_added", "route %s missing on %s", pf,
 					   m->ifname);
 		} else {
 			res->routes_removed++;
-			r = add_correction(res, "route_removed", "route %s not needed on %s", pf,
+			e = add_correction(res, "route_removed", "route %s not needed on %s", pf,
 					   m->ifname);
 		}
-		if (r < 0) {
-			rs->error = r;
-			return r;
+		if (e < 0) {
+			rs->error = e;
+			return e;
 		}
 	}
+	rs->next = base + n;
 	return rs->next >= rs->nd + rs->na ? 1 : 0;
 }
 

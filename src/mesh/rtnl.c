@@ -509,6 +509,83 @@ static int route_request(struct nlsock *s, uint16_t type, uint16_t flags, uint32
 	return request_copy(s, nlh, NULL, NULL);
 }
 
+static void route_msg_fill(struct nlmsghdr *nlh, uint16_t type, uint16_t flags, uint32_t seq,
+			   uint32_t ifindex, const struct wg_prefix *p, uint8_t proto)
+{
+	struct rtmsg *rtm;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = p->family;
+	rtm->rtm_dst_len = p->cidr;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = proto;
+	rtm->rtm_scope = p->family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = RTN_UNICAST;
+	if (p->cidr > 0)
+		mnl_attr_put(nlh, RTA_DST, p->family == AF_INET ? 4 : 16, &p->addr);
+	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+}
+
+int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
+		     const struct rtnl_route_op *ops, size_t n, int *results)
+{
+	/* Every message is at most 16 + 12 + 20 + 8 bytes; 64 bytes each is plenty. */
+	_Alignas(struct nlmsghdr) uint8_t req[RTNL_ROUTE_BATCH_MAX * 64];
+	uint32_t first, last;
+	size_t len = 0;
+
+	if (n == 0)
+		return 0;
+	if (n > RTNL_ROUTE_BATCH_MAX)
+		return -E2BIG;
+	memset(req, 0, sizeof(req));
+	first = s->seq + 1;
+	for (size_t i = 0; i < n; i++) {
+		struct nlmsghdr *nlh = mnl_nlmsg_put_header(req + len);
+		/* Only the last message asks for an ACK: successes stay silent, failures still
+		 * answer with an error, and the final ACK says everything before it is done. */
+		uint16_t flags = (ops[i].add ? NLM_F_CREATE | NLM_F_EXCL : 0) |
+				 (i == n - 1 ? NLM_F_ACK : 0);
+
+		route_msg_fill(nlh, ops[i].add ? RTM_NEWROUTE : RTM_DELROUTE, flags,
+			       nlsock_next_seq(s), ifindex, ops[i].prefix, proto);
+		len += NLMSG_ALIGN(nlh->nlmsg_len);
+		results[i] = 0;
+	}
+	last = s->seq;
+	if (mnl_socket_sendto(s->nl, req, len) < 0)
+		return negative_errno();
+	for (;;) {
+		ssize_t got = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+		int k;
+
+		if (got < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+		k = (int)got;
+		for (const struct nlmsghdr *nlh = (const void *)s->buf; mnl_nlmsg_ok(nlh, k);
+		     nlh = mnl_nlmsg_next(nlh, &k)) {
+			const struct nlmsgerr *e;
+			size_t i;
+			int r;
+
+			if (nlh->nlmsg_pid != s->portid || nlh->nlmsg_type != NLMSG_ERROR ||
+			    nlh->nlmsg_seq - first > last - first)
+				continue; /* not an answer to this batch */
+			e = mnl_nlmsg_get_payload(nlh);
+			i = nlh->nlmsg_seq - first;
+			r = e->error;
+			if ((ops[i].add && r == -EEXIST) || (!ops[i].add && r == -ESRCH))
+				r = 0;
+			results[i] = r;
+			if (nlh->nlmsg_seq == last)
+				return 0;
+		}
+	}
+}
+
 int rtnl_route_add(struct nlsock *s, uint32_t ifindex, const struct wg_prefix *p, uint8_t proto)
 {
 	int r = route_request(s, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, ifindex, p, proto);

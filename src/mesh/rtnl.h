@@ -58,6 +58,18 @@ int rtnl_route_add(struct nlsock *s, uint32_t ifindex, const struct wg_prefix *p
 /* ESRCH is success. */
 int rtnl_route_del(struct nlsock *s, uint32_t ifindex, const struct wg_prefix *p, uint8_t proto);
 
+/* Up to RTNL_ROUTE_BATCH_MAX route changes in one datagram: one sendmsg, and replies only for
+ * failures plus one final ACK, instead of a request/ACK round trip each. results[i] gets 0 or
+ * the negative errno of change i (EEXIST on add and ESRCH on delete count as success). Returns
+ * 0, or a negative errno when the exchange itself failed (results then undefined). */
+#define RTNL_ROUTE_BATCH_MAX 64
+struct rtnl_route_op {
+	const struct wg_prefix *prefix;
+	bool add;
+};
+int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
+		     const struct rtnl_route_op *ops, size_t n, int *results);
+
 /* Pure: which routes to add (in want, not in have) and remove (in have, not in want). Inputs
  * need not be sorted or unique; outputs are sorted and unique. -ENOMEM. */
 int route_diff(const struct wg_prefix *want, size_t n_want, const struct wg_prefix *have,
