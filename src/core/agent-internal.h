@@ -17,6 +17,7 @@ struct identity;
 struct manager;
 struct mesh;
 struct nat;
+struct relay;
 struct policy_firewall;
 struct policy_ruleset;
 struct nonce_store;
@@ -42,6 +43,7 @@ struct agent {
 	struct stream *stream;
 	struct mesh *mesh;
 	struct nat *nat; /* NULL with nat_traversal.enabled: false */
+	struct relay *relay; /* bridge mode with bridge.relay.enabled */
 	struct http_request *endpoint_request;
 	struct desired desired;
 	struct policy_firewall *firewall; /* NULL with policy.enabled: false */
@@ -116,6 +118,15 @@ void agent_nat_stop(struct agent *a);
 int agent_nat_status(struct agent *a, json_t *status);
 /* NULL before the first discovery. */
 bool agent_nat_info(struct agent *a, struct cp_nat_info *ret);
+
+/* agent-bridge.c */
+int agent_bridge_start(struct agent *a);
+void agent_bridge_stop(struct agent *a);
+int agent_bridge_relay_assigned(struct agent *a, json_t *payload);
+int agent_bridge_relay_revoked(struct agent *a, json_t *payload);
+int agent_bridge_sync(struct agent *a, json_t *relay_config, struct drift_list *drift);
+bool agent_bridge_info(struct agent *a, struct cp_bridge_info *ret);
+int agent_bridge_status(struct agent *a, json_t *status);
 
 /* agent-sync.c */
 void agent_reconcile_trigger(struct agent *a);

@@ -169,6 +169,8 @@ static int absorb_state(struct agent *a, struct cp_state_response *st, struct dr
 		a->desired.secret_refs = st->secret_refs;
 		st->secret_refs = (struct cp_secret_ref_list){};
 	}
+	if (st->relay_config)
+		(void)agent_bridge_sync(a, st->relay_config, drift);
 	(void)desired_save_policies(&a->desired, c->data_dir);
 	(void)agent_persist_peers(a);
 	return 0;
@@ -357,8 +359,11 @@ static void heartbeat_send(struct agent *a)
 	bool device_ok;
 	int r;
 
+	struct cp_bridge_info bridge;
 	if (agent_nat_info(a, &nat))
 		req.nat = &nat;
+	if (agent_bridge_info(a, &bridge))
+		req.bridge = &bridge;
 	if (a->heartbeat_request || now_usec(CLOCK_MONOTONIC) < a->heartbeat_skip_until)
 		return;
 	device_ok = a->mesh && mesh_get_device(a->mesh, &dev) >= 0;

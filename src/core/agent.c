@@ -15,6 +15,7 @@
 #include "core/manager.h"
 #include "core/register.h"
 #include "crypto/crypto.h"
+#include "bridge/relay.h"
 #include "mesh/mesh.h"
 #include "nat/nat.h"
 #include "policy/compile.h"
@@ -364,6 +365,7 @@ void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_
 
 	/* §4.1 step 10: NAT discovery (its result triggers the endpoint report). */
 	(void)agent_nat_start(a);
+	(void)agent_bridge_start(a);
 
 	r = agent_sync_start(a);
 	if (r < 0)
@@ -424,6 +426,7 @@ static void agent_stop(void *userdata)
 	a->registration = registration_free(a->registration);
 	agent_sync_stop(a);
 	agent_nat_stop(a);
+	agent_bridge_stop(a);
 	/* agent.md §4.6 step 4 / decision 10: a stop tears the mesh down (fail closed). */
 	if (a->mesh) {
 		int r = mesh_stop(a->mesh, true);
@@ -723,6 +726,7 @@ static int agent_status(void *userdata, json_t *status)
 				      (json_int_t)active, "backend",
 				      a->mesh ? mesh_backend_name(a->mesh) : NULL));
 	(void)agent_nat_status(a, status);
+	(void)agent_bridge_status(a, status);
 	{
 		size_t n_rules = 0;
 		for (size_t i = 0; i < a->desired.policies.n_policies; i++)
@@ -803,6 +807,7 @@ static void *agent_free(void *userdata)
 	sd_event_source_disable_unref(a->dereg_timer);
 	agent_nat_stop(a);
 	nat_free(a->nat);
+	relay_free(a->relay);
 	policy_ruleset_free(a->ruleset);
 	policy_firewall_free(a->firewall);
 	stream_free(a->stream);

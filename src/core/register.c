@@ -177,6 +177,31 @@ int registration_build_metadata(const struct config *c, struct cp_metadata *ret)
 		r = cp_metadata_set(&m, "version", PLEXD_VERSION);
 	if (r >= 0)
 		r = cp_metadata_set(&m, "mode", config_mode_to_string(c->mode));
+	/* §8.12: bridge facts the CP plans relays with. relay_session_port_base and
+	 * relay_max_sessions are extensions: the per-session port range of agent.md §5.21.2. */
+	if (r >= 0 && c->mode == CONFIG_MODE_BRIDGE) {
+		char buf[32];
+		r = cp_metadata_set(&m, "bridge", "true");
+		if (r >= 0 && !isempty(c->bridge.access_interface))
+			r = cp_metadata_set(&m, "access_interface", c->bridge.access_interface);
+		for (size_t i = 0; r >= 0 && i < c->bridge.access_subnets.n; i++) {
+			char key[48];
+			snprintf(key, sizeof key, "access_subnet_%zu", i);
+			r = cp_metadata_set(&m, key, c->bridge.access_subnets.v[i]);
+		}
+		if (r >= 0 && c->bridge.relay.enabled) {
+			r = cp_metadata_set(&m, "relay", "true");
+			snprintf(buf, sizeof buf, "%d", c->bridge.relay.listen_port);
+			if (r >= 0)
+				r = cp_metadata_set(&m, "relay_listen_port", buf);
+			snprintf(buf, sizeof buf, "%d", c->bridge.relay.session_port_base);
+			if (r >= 0)
+				r = cp_metadata_set(&m, "relay_session_port_base", buf);
+			snprintf(buf, sizeof buf, "%d", c->bridge.relay.max_sessions);
+			if (r >= 0)
+				r = cp_metadata_set(&m, "relay_max_sessions", buf);
+		}
+	}
 	for (size_t i = 0; r >= 0 && i < c->registration.n_metadata; i++)
 		r = cp_metadata_set(&m, c->registration.metadata[i].key,
 				    c->registration.metadata[i].value);
