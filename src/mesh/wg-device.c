@@ -628,26 +628,34 @@ static int key_rank_cmp(const void *a, const void *b)
 }
 
 /* A public key used by several ids: every holder but the smallest id is marked (sorting
- * instead of pairwise comparison keeps this O(n log n) at WG_PEERS_MAX). */
+ * instead of pairwise comparison keeps this O(n log n) at WG_PEERS_MAX). The decoded keys are
+ * handed back (ret_keys[input index], ret_key_ok) so that each key is parsed only once. */
 static int mark_duplicate_keys(const struct wg_peer_input *in, const size_t *order, size_t n,
-			       bool **ret)
+			       bool **ret, uint8_t (**ret_keys)[WG_KEY_SIZE], bool **ret_key_ok)
 {
 	_cleanup_free_ struct key_rank *kr = NULL;
-	_cleanup_free_ bool *dup = NULL;
+	_cleanup_free_ bool *dup = NULL, *ok = NULL;
+	_cleanup_free_ uint8_t (*keys)[WG_KEY_SIZE] = NULL;
 	size_t m = 0;
 
 	if (n == 0) {
 		*ret = NULL;
+		*ret_keys = NULL;
+		*ret_key_ok = NULL;
 		return 0;
 	}
 	kr = calloc(n, sizeof(*kr));
 	dup = calloc(n, sizeof(*dup));
-	if (!kr || !dup)
+	ok = calloc(n, sizeof(*ok));
+	keys = calloc(n, sizeof(*keys));
+	if (!kr || !dup || !ok || !keys)
 		return -ENOMEM;
 	for (size_t k = 0; k < n; k++) {
 		const struct wg_peer_input *pi = &in[order[k]];
 		if (!pi->public_key || key32_parse(pi->public_key, kr[m].key) < 0)
 			continue;
+		memcpy(keys[order[k]], kr[m].key, WG_KEY_SIZE);
+		ok[order[k]] = true;
 		kr[m].rank = k;
 		kr[m].index = order[k];
 		m++;
@@ -658,13 +666,15 @@ static int mark_duplicate_keys(const struct wg_peer_input *in, const size_t *ord
 		if (memcmp(kr[i - 1].key, kr[i].key, WG_KEY_SIZE) == 0)
 			dup[kr[i].index] = true;
 	*ret = TAKE_PTR(dup);
+	*ret_keys = TAKE_PTR(keys);
+	*ret_key_ok = TAKE_PTR(ok);
 	return 0;
 }
 
 /* Parses one input into *p; on invalid data returns 0 with *ret_reason set (static text or
  * a buffer in reason_buf). */
-static int peer_parse(const struct wg_peer_input *in, struct in_addr mesh_ip, uint16_t keepalive,
-		      struct wg_peer *p, char *reason_buf, size_t reason_size,
+static int peer_parse(const struct wg_peer_input *in, const uint8_t *key, struct in_addr mesh_ip,
+		      uint16_t keepalive, struct wg_peer *p, char *reason_buf, size_t reason_size,
 		      const char **ret_reason)
 {
 	int r;
@@ -674,10 +684,11 @@ static int peer_parse(const struct wg_peer_input *in, struct in_addr mesh_ip, ui
 		*ret_reason = "invalid peer id";
 		return 0;
 	}
-	if (!in->public_key || key32_parse(in->public_key, p->public_key) < 0) {
+	if (!key) { /* decoded by mark_duplicate_keys */
 		*ret_reason = "public key is not base64 of 32 bytes";
 		return 0;
 	}
+	memcpy(p->public_key, key, WG_KEY_SIZE);
 	if (!isempty(in->psk)) {
 		if (key32_parse(in->psk, p->preshared_key) < 0) {
 			*ret_reason = "psk is not base64 of 32 bytes";
@@ -725,7 +736,8 @@ int wg_peer_set_build(const struct wg_peer_input *in, size_t n, struct in_addr m
 	struct wg_peer_set s = {};
 	struct wg_device acc = {}; /* reuses the peer array growth */
 	_cleanup_free_ size_t *order = NULL;
-	_cleanup_free_ bool *key_dup = NULL;
+	_cleanup_free_ bool *key_dup = NULL, *key_ok = NULL;
+	_cleanup_free_ uint8_t (*keys)[WG_KEY_SIZE] = NULL;
 	struct trie t = {};
 	int r = 0;
 
@@ -740,7 +752,7 @@ int wg_peer_set_build(const struct wg_peer_input *in, size_t n, struct in_addr m
 		order[i] = i;
 	if (n > 1)
 		qsort_r(order, n, sizeof(*order), input_cmp, (void *)in);
-	r = mark_duplicate_keys(in, order, n, &key_dup);
+	r = mark_duplicate_keys(in, order, n, &key_dup, &keys, &key_ok);
 	if (r < 0)
 		return r;
 
@@ -751,7 +763,8 @@ int wg_peer_set_build(const struct wg_peer_input *in, size_t n, struct in_addr m
 		char reason_buf[128];
 		size_t kept = 0;
 
-		r = peer_parse(pi, mesh_ip, keepalive, &p, reason_buf, sizeof(reason_buf), &reason);
+		r = peer_parse(pi, key_ok[order[k]] ? keys[order[k]] : NULL, mesh_ip, keepalive, &p,
+			       reason_buf, sizeof(reason_buf), &reason);
 		if (r < 0) {
 			wg_peer_done(&p);
 			goto fail;

@@ -226,9 +226,37 @@ static bool key_is(const char *k, size_t klen, const char *want)
 	return klen == strlen(want) && strneq(k, want, klen);
 }
 
+static int hex_nibble(unsigned char c)
+{
+	if ((unsigned)(c - '0') < 10)
+		return c - '0';
+	c |= 0x20; /* lower case */
+	if ((unsigned)(c - 'a') < 6)
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* One pass into a scratch copy (a get reply carries two keys per peer, thousands of peers):
+ * out stays untouched on failure and the scratch copy is wiped (it may be a PSK). */
 static int parse_hex_key(const char *v, size_t vlen, uint8_t out[WG_KEY_SIZE])
 {
-	return hex_decode_exact(v, vlen, out, WG_KEY_SIZE) < 0 ? -EBADMSG : 0;
+	uint8_t k[WG_KEY_SIZE];
+	int bad = 0;
+
+	if (vlen != 2 * WG_KEY_SIZE)
+		return -EBADMSG;
+	for (size_t i = 0; i < WG_KEY_SIZE; i++) {
+		int hi = hex_nibble((unsigned char)v[2 * i]), lo = hex_nibble((unsigned char)v[2 * i + 1]);
+		bad |= hi | lo; /* negative when either is not a hex digit */
+		k[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
+	}
+	if (bad < 0) {
+		explicit_bzero(k, sizeof(k));
+		return -EBADMSG;
+	}
+	memcpy(out, k, WG_KEY_SIZE);
+	explicit_bzero(k, sizeof(k));
+	return 0;
 }
 
 struct get_state {
