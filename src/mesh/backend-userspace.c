@@ -65,16 +65,13 @@ static int64_t now_msec(void)
  * full (the daemon is busy with what it already read, which it does line by line) one slice of
  * the caller's work runs, and the rest of it before waiting for the reply, so both run at
  * once on different CPUs. */
-static int uapi_exchange(const char *path, const char *req, size_t req_len,
-			 wg_backend_step_t step, void *userdata, char **ret, size_t *ret_len)
+static int uapi_request(const char *path, const char *req, size_t req_len,
+			wg_backend_step_t step, void *userdata, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = UAPI_TIMEOUT_MSEC / 1000,
 			      .tv_usec = (UAPI_TIMEOUT_MSEC % 1000) * 1000 };
 	_cleanup_close_ int fd = -EBADF;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -104,6 +101,21 @@ static int uapi_exchange(const char *path, const char *req, size_t req_len,
 	}
 	while (step && step(userdata) == 0)
 		;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int uapi_exchange(const char *path, const char *req, size_t req_len,
+			 wg_backend_step_t step, void *userdata, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	r = uapi_request(path, req, req_len, step, userdata, &fd);
+	if (r < 0)
+		return r;
 	for (;;) {
 		ssize_t n;
 		if (cap - len < 4096) {
@@ -151,21 +163,70 @@ fail:
 	return r;
 }
 
+/* get=1, parsed while it arrives through one small buffer: a reply for thousands of peers
+ * (hundreds of bytes each, with PSKs) never sits in memory as a whole. */
+#define UAPI_GET_CHUNK 65536
+
+static int uapi_get(const char *path, struct wg_device *ret)
+{
+	_cleanup_(wg_uapi_get_parser_freep) struct wg_uapi_get_parser *p = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char *buf;
+	size_t len = 0;
+	int r;
+
+	r = uapi_request(path, WG_UAPI_GET_REQUEST, STRLEN(WG_UAPI_GET_REQUEST), NULL, NULL, &fd);
+	if (r < 0)
+		return r;
+	r = wg_uapi_get_parser_new(&p);
+	if (r < 0)
+		return r;
+	buf = malloc(UAPI_GET_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (!wg_uapi_get_parser_done(p)) {
+		size_t used;
+		ssize_t n;
+
+		if (len == UAPI_GET_CHUNK) {
+			r = -EBADMSG; /* one line longer than the whole buffer */
+			break;
+		}
+		n = recv(fd, buf + len, UAPI_GET_CHUNK - len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+			break;
+		}
+		if (n == 0) {
+			r = -ECONNRESET;
+			break;
+		}
+		len += (size_t)n;
+		r = wg_uapi_get_parser_feed(p, buf, len, &used);
+		if (r < 0)
+			break;
+		memmove(buf, buf + used, len - used);
+		len -= used;
+	}
+	if (r >= 0 && len > 0)
+		r = -EBADMSG; /* bytes after the terminator */
+	explicit_bzero(buf, UAPI_GET_CHUNK);
+	free(buf);
+	if (r < 0)
+		return r;
+	return wg_uapi_get_parser_finish(p, ret);
+}
+
 static int user_get_device(struct wg_backend *b, struct wg_device *ret)
 {
 	struct userspace_backend *u = to_user(b);
-	char *resp = NULL;
-	size_t len;
 	int r;
 
-	r = uapi_exchange(u->socket_path, WG_UAPI_GET_REQUEST, STRLEN(WG_UAPI_GET_REQUEST), NULL,
-			  NULL, &resp, &len);
+	r = uapi_get(u->socket_path, ret);
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return -ENODEV;
-	if (r < 0)
-		return r;
-	r = wg_uapi_parse_get(resp, len, ret);
-	erase_and_free(resp);
 	if (r >= 0)
 		strcpy(ret->ifname, b->ifname);
 	return r;

@@ -161,6 +161,72 @@ static void test_parse_get(void **state)
 	wg_device_done(&d);
 }
 
+/* Streaming parser: a reply cut into pieces of every size gives exactly the one-shot result;
+ * the cases of test_parse_get_errors fail alike when fed in one-byte pieces. */
+static int feed_in_pieces(const char *text, size_t piece, struct wg_device *ret)
+{
+	struct wg_uapi_get_parser *p = NULL;
+	char buf[4096];
+	size_t len = 0, total = strlen(text), off = 0;
+	int r = 0;
+
+	assert_int_equal(wg_uapi_get_parser_new(&p), 0);
+	while (off < total && r >= 0) {
+		size_t n = MIN(piece, total - off), used;
+		memcpy(buf + len, text + off, n);
+		len += n;
+		off += n;
+		r = wg_uapi_get_parser_feed(p, buf, len, &used);
+		if (r >= 0) {
+			memmove(buf, buf + used, len - used);
+			len -= used;
+			if (wg_uapi_get_parser_done(p) && len > 0)
+				r = -EBADMSG; /* what the backend does with trailing bytes */
+		}
+	}
+	if (r >= 0)
+		r = wg_uapi_get_parser_finish(p, ret);
+	wg_uapi_get_parser_free(p);
+	return r;
+}
+
+static void test_parse_get_streaming(void **state)
+{
+	static const char *const errors[] = {
+		"listen_port=1\n\n", "errno=0\n", "errno=0\nlisten_port=1\n\n", "errno=0\n\nextra",
+		"public_key=" HEX("zz") "\nerrno=0\n\n", "=x\nerrno=0\n\n", "errno=22\n\n",
+	};
+	struct wg_device want, got;
+
+	assert_int_equal(wg_uapi_parse_get(get_reply, strlen(get_reply), &want), 0);
+	for (size_t piece = 1; piece <= strlen(get_reply); piece++) {
+		assert_int_equal(feed_in_pieces(get_reply, piece, &got), 0);
+		assert_int_equal(got.n_peers, want.n_peers);
+		assert_memory_equal(got.private_key, want.private_key, WG_KEY_SIZE);
+		assert_int_equal(got.listen_port, want.listen_port);
+		for (size_t i = 0; i < want.n_peers; i++) {
+			const struct wg_peer *a = &want.peers[i], *b = &got.peers[i];
+			assert_memory_equal(a->public_key, b->public_key, WG_KEY_SIZE);
+			assert_memory_equal(a->preshared_key, b->preshared_key, WG_KEY_SIZE);
+			assert_int_equal(a->has_psk, b->has_psk);
+			assert_true(wg_sockaddr_equal(&a->endpoint, &b->endpoint));
+			assert_int_equal(a->persistent_keepalive, b->persistent_keepalive);
+			assert_true(a->rx_bytes == b->rx_bytes && a->tx_bytes == b->tx_bytes);
+			assert_int_equal(wg_prefixes_equal(a->allowed_ips, a->n_allowed_ips,
+							   b->allowed_ips, b->n_allowed_ips), 1);
+		}
+		wg_device_done(&got);
+	}
+	wg_device_done(&want);
+	for (size_t i = 0; i < ELEMENTSOF(errors); i++) {
+		struct wg_device d = {};
+		int one = wg_uapi_parse_get(errors[i], strlen(errors[i]), &d);
+		wg_device_done(&d);
+		assert_true(one < 0);
+		assert_int_equal(feed_in_pieces(errors[i], 1, &d), one);
+	}
+}
+
 static void test_parse_get_errors(void **state)
 {
 	static const struct {
@@ -251,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_build_set),
 		cmocka_unit_test(test_parse_get),
 		cmocka_unit_test(test_parse_get_errors),
+		cmocka_unit_test(test_parse_get_streaming),
 		cmocka_unit_test(test_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

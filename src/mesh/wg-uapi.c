@@ -174,51 +174,96 @@ static int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-/* Iterates "key=value\n" lines up to the empty terminator line. Calls cb for each; the errno
- * line is handled here. */
+/* "key=value\n" lines up to the empty terminator line, fed in any pieces. The errno line is
+ * handled here, everything else goes to cb. */
 typedef int (*line_cb_t)(const char *key, size_t klen, const char *val, size_t vlen, void *ud);
+
+struct line_parser {
+	line_cb_t cb;
+	void *ud;
+	bool have_errno, done;
+	uint64_t err;
+	size_t total;
+};
+
+/* One line without its '\n'. */
+static int parse_line(struct line_parser *lp, const char *line, size_t llen)
+{
+	const char *eq;
+	int r;
+
+	if (lp->done)
+		return -EBADMSG; /* data after the terminator */
+	if (llen == 0) {
+		if (!lp->have_errno)
+			return -EBADMSG;
+		lp->done = true;
+		return 0;
+	}
+	if (lp->have_errno)
+		return -EBADMSG; /* errno is the last line */
+	eq = memchr(line, '=', llen);
+	if (!eq || eq == line)
+		return -EBADMSG;
+	if ((size_t)(eq - line) == STRLEN("errno") && strneq(line, "errno", STRLEN("errno"))) {
+		r = parse_u64(eq + 1, llen - STRLEN("errno="), INT32_MAX, &lp->err);
+		if (r < 0)
+			return r;
+		lp->have_errno = true;
+		return 0;
+	}
+	if (lp->cb)
+		return lp->cb(line, (size_t)(eq - line), eq + 1, (size_t)(line + llen - eq - 1), lp->ud);
+	return 0;
+}
+
+/* Consumes the complete lines of buf; *ret_used = bytes consumed (a partial last line stays
+ * for the next call). */
+static int parse_feed(struct line_parser *lp, const char *buf, size_t len, size_t *ret_used)
+{
+	size_t pos = 0;
+	int r;
+
+	while (pos < len) {
+		const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
+		size_t llen;
+
+		if (!nl)
+			break;
+		llen = (size_t)(nl - line);
+		r = parse_line(lp, line, llen);
+		if (r < 0)
+			return r;
+		pos += llen + 1;
+	}
+	lp->total += pos;
+	if (lp->total > WG_UAPI_RESPONSE_MAX)
+		return -E2BIG;
+	*ret_used = pos;
+	return 0;
+}
+
+static int parse_result(const struct line_parser *lp)
+{
+	if (!lp->done)
+		return -EBADMSG; /* no terminator */
+	return lp->err == 0 ? 0 : -(int)MIN(lp->err, (uint64_t)INT32_MAX);
+}
 
 static int parse_lines(const char *buf, size_t len, line_cb_t cb, void *ud)
 {
-	size_t pos = 0;
-	bool have_errno = false;
-	uint64_t err = 0;
+	struct line_parser lp = { .cb = cb, .ud = ud };
+	size_t used;
 	int r;
 
 	if (len > WG_UAPI_RESPONSE_MAX)
 		return -E2BIG;
-	while (pos < len) {
-		const char *line = buf + pos, *nl = memchr(line, '\n', len - pos), *eq;
-		size_t llen;
-
-		if (!nl)
-			return -EBADMSG;
-		llen = (size_t)(nl - line);
-		pos += llen + 1;
-		if (llen == 0) {
-			if (pos != len || !have_errno)
-				return -EBADMSG;
-			return err == 0 ? 0 : -(int)MIN(err, (uint64_t)INT32_MAX);
-		}
-		if (have_errno)
-			return -EBADMSG; /* errno is the last line */
-		eq = memchr(line, '=', llen);
-		if (!eq || eq == line)
-			return -EBADMSG;
-		if ((size_t)(eq - line) == STRLEN("errno") && strneq(line, "errno", STRLEN("errno"))) {
-			r = parse_u64(eq + 1, llen - STRLEN("errno="), INT32_MAX, &err);
-			if (r < 0)
-				return r;
-			have_errno = true;
-			continue;
-		}
-		if (cb) {
-			r = cb(line, (size_t)(eq - line), eq + 1, (size_t)(line + llen - eq - 1), ud);
-			if (r < 0)
-				return r;
-		}
-	}
-	return -EBADMSG; /* no terminator */
+	r = parse_feed(&lp, buf, len, &used);
+	if (r < 0)
+		return r;
+	if (used != len)
+		return -EBADMSG; /* last line without '\n' */
+	return parse_result(&lp);
 }
 
 static bool key_is(const char *k, size_t klen, const char *want)
@@ -374,6 +419,56 @@ int wg_uapi_parse_get(const char *buf, size_t len, struct wg_device *ret)
 	}
 	*ret = d;
 	return 0;
+}
+
+struct wg_uapi_get_parser {
+	struct wg_device dev;
+	struct get_state st;
+	struct line_parser lp;
+};
+
+int wg_uapi_get_parser_new(struct wg_uapi_get_parser **ret)
+{
+	struct wg_uapi_get_parser *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->st.dev = &p->dev;
+	p->lp = (struct line_parser){ .cb = get_line, .ud = &p->st };
+	*ret = p;
+	return 0;
+}
+
+int wg_uapi_get_parser_feed(struct wg_uapi_get_parser *p, const char *buf, size_t len,
+			    size_t *ret_used)
+{
+	return parse_feed(&p->lp, buf, len, ret_used);
+}
+
+bool wg_uapi_get_parser_done(const struct wg_uapi_get_parser *p)
+{
+	return p->lp.done;
+}
+
+int wg_uapi_get_parser_finish(struct wg_uapi_get_parser *p, struct wg_device *ret)
+{
+	int r = parse_result(&p->lp);
+
+	if (r < 0)
+		return r;
+	*ret = p->dev;
+	p->dev = (struct wg_device){};
+	return 0;
+}
+
+struct wg_uapi_get_parser *wg_uapi_get_parser_free(struct wg_uapi_get_parser *p)
+{
+	if (!p)
+		return NULL;
+	wg_device_done(&p->dev);
+	explicit_bzero(p, sizeof(*p));
+	free(p);
+	return NULL;
 }
 
 int wg_uapi_parse_errno(const char *buf, size_t len)
