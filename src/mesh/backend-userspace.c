@@ -237,7 +237,7 @@ static int user_apply_overlapped(struct wg_backend *b, const struct wg_change_se
 {
 	struct userspace_backend *u = to_user(b);
 	char *req = NULL, *resp = NULL;
-	size_t req_len, len;
+	size_t req_len = 0, len = 0;
 	int r;
 
 	r = wg_uapi_build_set(cs, &req, &req_len);
