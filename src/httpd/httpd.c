@@ -24,6 +24,8 @@
 #define HTTPD_DEFAULT_MAX_BODY	      ((size_t)1024 * 1024)
 #define HTTPD_DEFAULT_STREAM_MAX      ((size_t)256 * 1024)
 #define HTTPD_GZIP_MIN		      64 /* smaller bodies are not worth the gzip header */
+/* §2.2 of the API contract: TLS 1.2 minimum, 1.3 preferred (listed first). */
+#define HTTPD_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 enum request_state {
 	REQUEST_RECEIVING, /* headers seen, reading the body */
@@ -38,6 +40,7 @@ struct httpd {
 	sd_event_source *io, *timer;
 	struct MHD_Daemon *mhd;
 	char *unix_path;
+	char *tls_cert, *tls_key; /* MHD keeps pointers to them while it runs */
 	int port;
 	unsigned max_connections;
 	size_t max_body, stream_max;
@@ -883,8 +886,11 @@ int httpd_new(sd_event *event, const struct httpd_config *c, struct httpd **ret)
 	const union MHD_DaemonInfo *di;
 	int fd = -EBADF, r;
 
-	if (!event || !c || !!c->unix_path == !!c->tcp_listen || (!c->routes && c->n_routes))
+	if (!event || !c || !!c->unix_path == !!c->tcp_listen || (!c->routes && c->n_routes) ||
+	    !!c->tls_cert_pem != !!c->tls_key_pem || (c->tls_cert_pem && c->unix_path))
 		return -EINVAL;
+	if (c->tls_cert_pem && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return log_debug_errno(-EOPNOTSUPP, "libmicrohttpd was built without TLS support");
 	h = calloc(1, sizeof *h);
 	if (!h)
 		return -ENOMEM;
@@ -897,6 +903,12 @@ int httpd_new(sd_event *event, const struct httpd_config *c, struct httpd **ret)
 	h->routes = c->routes;
 	h->n_routes = c->n_routes;
 	h->userdata = c->userdata;
+	if (c->tls_cert_pem) {
+		h->tls_cert = strdup(c->tls_cert_pem);
+		h->tls_key = strdup(c->tls_key_pem);
+		if (!h->tls_cert || !h->tls_key)
+			return -ENOMEM;
+	}
 
 	if (c->unix_path) {
 		r = listen_unix(c, &fd);
@@ -916,20 +928,35 @@ int httpd_new(sd_event *event, const struct httpd_config *c, struct httpd **ret)
 					       c->tcp_listen);
 	}
 
+	/* With TLS, MHD (GnuTLS) decrypts inside MHD_run; the epoll glue, timeouts and
+	 * suspend/resume below are the same for both. */
+	struct MHD_OptionItem tls_options[] = {
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)HTTPD_TLS_PRIORITIES},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	if (!h->tls_cert)
+		tls_options[0].option = MHD_OPTION_END;
+
 	/* MHD takes the listen socket and closes it in MHD_stop_daemon. */
 	h->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access,
-	    h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-	    h->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		(h->tls_cert ? MHD_USE_TLS : 0),
+	    0, NULL, NULL, on_access, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_CONNECTION_LIMIT, h->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 	    c->connection_timeout_sec ?: HTTPD_DEFAULT_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-	    MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h, MHD_OPTION_ARRAY, tls_options,
 	    c->tcp_listen && c->per_ip_connections ? MHD_OPTION_PER_IP_CONNECTION_LIMIT
 						   : MHD_OPTION_END,
 	    c->per_ip_connections, MHD_OPTION_END);
 	if (!h->mhd) {
 		safe_close(fd);
-		return log_debug_errno(-EIO, "cannot start microhttpd");
+		/* The listener was bound above, so with TLS the likely cause is the PEM input
+		 * (details at debug level from microhttpd). */
+		return log_debug_errno(h->tls_cert ? -EBADMSG : -EIO, "cannot start microhttpd",
+				       "tls=%s", h->tls_cert ? "yes" : "no");
 	}
 
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -975,6 +1002,11 @@ struct httpd *httpd_free(struct httpd *h)
 	if (h->unix_path)
 		(void)unlink(h->unix_path);
 	free(h->unix_path);
+	free(h->tls_cert);
+	if (h->tls_key) {
+		explicit_bzero(h->tls_key, strlen(h->tls_key));
+		free(h->tls_key);
+	}
 	sd_event_unref(h->event);
 	free(h);
 	return NULL;

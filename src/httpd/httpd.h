@@ -43,6 +43,12 @@ struct httpd_config {
 	gid_t unix_gid;
 	const char *tcp_listen; /* "host:port", "[v6]:port"; port 0 picks a free port */
 
+	/* TLS (TCP only): PEM text of the certificate chain and of its unencrypted private key,
+	 * both or neither. The caller reads the files; the strings are copied. TLS 1.2 is the
+	 * minimum, 1.3 preferred. -EOPNOTSUPP when libmicrohttpd was built without TLS. */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+
 	unsigned max_connections;	 /* 0 → 64 */
 	unsigned per_ip_connections;	 /* TCP only; 0 → unlimited */
 	unsigned connection_timeout_sec; /* idle timeout; 0 → 30 s */
@@ -59,7 +65,9 @@ struct httpd_config {
 	void *userdata; /* passed to handlers and authorize */
 };
 
-/* Binds the listener and attaches to the loop. The route table must outlive the server. */
+/* Binds the listener and attaches to the loop. The route table must outlive the server.
+ * -EINVAL for an inconsistent config, -EBADMSG when TLS is on and microhttpd refuses the
+ * certificate or key. */
 int httpd_new(sd_event *event, const struct httpd_config *config, struct httpd **ret);
 /* Ends all streams and deferred requests (their close callbacks run), stops the daemon,
  * unlinks the unix socket file. Not from inside a handler or close callback of the same server

@@ -1,7 +1,9 @@
 /* Integration test of the HTTP server: a real server on an sd-event loop in the main thread and
- * a libcurl client in a second thread, over a unix socket and over TCP. */
+ * a libcurl client in a second thread, over a unix socket, over TCP and over TLS (with a
+ * certificate made by the openssl CLI at test time). */
 #include <curl/curl.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,12 +15,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <cmocka.h>
 #include <zlib.h>
 
 #include "httpd/httpd-util.h"
 #include "httpd/httpd.h"
+#include "shared/fileio.h"
 #include "shared/log.h"
 
 /* --- server side state --- */
@@ -176,6 +180,8 @@ struct client_job {
 	struct curl_slist *headers;
 	const char *accept_encoding;
 	long timeout_ms;
+	const char *ca_file; /* https: trust only this CA; NULL: the system store */
+	long ssl_version;    /* CURLOPT_SSLVERSION, 0: default */
 	struct client_result res;
 	int done_fd;
 };
@@ -243,6 +249,10 @@ static void *client_main(void *u)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
 	if (j->timeout_ms)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms);
+	if (j->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, j->ca_file);
+	if (j->ssl_version)
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, j->ssl_version);
 	j->res.code = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res.status);
 	curl_easy_cleanup(c);
@@ -297,6 +307,11 @@ static char sock_path[108];
 static char base_url[128];
 static const char *base_unix;
 
+/* TLS material, made once by tls_setup(). */
+static char tls_dir[64], tls_cert_path[128], tls_other_path[128];
+static char *tls_cert_pem, *tls_key_pem, *tls_other_key_pem;
+static bool use_tls;
+
 static void server_start(bool unix_sock, size_t max_body, size_t stream_max)
 {
 	struct httpd_config c = {
@@ -333,10 +348,15 @@ static void server_start(bool unix_sock, size_t max_body, size_t stream_max)
 		base_unix = sock_path;
 	} else {
 		c.tcp_listen = "127.0.0.1:0";
+		if (use_tls) {
+			c.tls_cert_pem = tls_cert_pem;
+			c.tls_key_pem = tls_key_pem;
+		}
 		assert_int_equal(httpd_new(srv.event, &c, &srv.h), 0);
 		int port = httpd_get_port(srv.h);
 		assert_true(port > 0 && port < 65536);
-		snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", port);
+		snprintf(base_url, sizeof base_url, "%s://127.0.0.1:%d", use_tls ? "https" : "http",
+			 port);
 		base_unix = NULL;
 	}
 }
@@ -355,6 +375,8 @@ static void job_init(struct client_job *j, const char *path)
 	memset(j, 0, sizeof *j);
 	snprintf(j->url, sizeof j->url, "%s%s", base_url, path);
 	j->unix_path = base_unix;
+	if (use_tls)
+		j->ca_file = tls_cert_path;
 }
 
 static void job_done(struct client_job *j)
@@ -747,6 +769,205 @@ static void test_idle_stream_no_busy_loop(void **state)
 	server_stop();
 }
 
+/* --- TLS --- */
+
+static int run_quiet(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Self-signed P-256 certificates for localhost/127.0.0.1: cert.pem + key.pem serve, other.pem +
+ * other-key.pem are an unrelated CA and key. */
+static int tls_setup(void **state)
+{
+	char key[160], other_key[160], san[] = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+	size_t len;
+
+	snprintf(tls_dir, sizeof tls_dir, "/tmp/test-httpd-tls-XXXXXX");
+	if (!mkdtemp(tls_dir))
+		return -1;
+	snprintf(tls_cert_path, sizeof tls_cert_path, "%s/cert.pem", tls_dir);
+	snprintf(key, sizeof key, "%s/key.pem", tls_dir);
+	snprintf(tls_other_path, sizeof tls_other_path, "%s/other.pem", tls_dir);
+	snprintf(other_key, sizeof other_key, "%s/other-key.pem", tls_dir);
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+				"ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+				"/CN=localhost", "-addext", san, "-keyout", i ? other_key : key,
+				"-out", i ? tls_other_path : tls_cert_path, NULL};
+		if (run_quiet(argv) != 0)
+			return -1;
+	}
+	if (read_file_full(tls_cert_path, 65536, &tls_cert_pem, &len) < 0 ||
+	    read_file_full(key, 65536, &tls_key_pem, &len) < 0 ||
+	    read_file_full(other_key, 65536, &tls_other_key_pem, &len) < 0)
+		return -1;
+	return 0;
+}
+
+static int tls_teardown(void **state)
+{
+	char *argv[] = {"rm", "-rf", tls_dir, NULL};
+
+	free(tls_cert_pem);
+	free(tls_key_pem);
+	free(tls_other_key_pem);
+	if (tls_dir[0])
+		(void)run_quiet(argv);
+	use_tls = false;
+	return 0;
+}
+
+static void test_tls_round_trip(void **state)
+{
+	struct client_job j;
+
+	use_tls = true;
+	round_trip(false);
+
+	/* TLS 1.2 is still accepted (§2.2 minimum); TLS 1.0/1.1 are not. */
+	server_start(false, 0, 0);
+	job_init(&j, "/big");
+	j.ssl_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_OK);
+	assert_int_equal(j.res.status, 200);
+	assert_int_equal(j.res.len, 4000);
+	job_done(&j);
+
+	job_init(&j, "/big");
+	j.ssl_version = CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1;
+	perform(&j);
+	assert_int_not_equal(j.res.code, CURLE_OK);
+	assert_int_equal(j.res.status, 0);
+	job_done(&j);
+	server_stop();
+	use_tls = false;
+}
+
+static void test_tls_rejects(void **state)
+{
+	struct client_job j;
+	char url[160];
+
+	use_tls = true;
+	server_start(false, 0, 0);
+
+	/* A client that trusts another CA fails verification. */
+	job_init(&j, "/big");
+	j.ca_file = tls_other_path;
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_PEER_FAILED_VERIFICATION);
+	job_done(&j);
+
+	/* Plain HTTP to the TLS port gets no HTTP answer. */
+	job_init(&j, "/big");
+	snprintf(url, sizeof url, "http%s/big", base_url + strlen("https"));
+	snprintf(j.url, sizeof j.url, "%s", url);
+	perform(&j);
+	assert_int_not_equal(j.res.code, CURLE_OK);
+	assert_int_not_equal(j.res.status, 200);
+	job_done(&j);
+
+	/* The server still serves a proper client afterwards. */
+	job_init(&j, "/big");
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_OK);
+	assert_int_equal(j.res.status, 200);
+	job_done(&j);
+	server_stop();
+	use_tls = false;
+}
+
+static void test_tls_config(void **state)
+{
+	sd_event *e = NULL;
+	struct httpd *h = NULL;
+	struct httpd_config c = {.tcp_listen = "127.0.0.1:0", .routes = routes,
+				 .n_routes = ELEMENTSOF(routes)};
+
+	assert_int_equal(sd_event_new(&e), 0);
+	/* Both or neither. */
+	c.tls_cert_pem = tls_cert_pem;
+	assert_int_equal(httpd_new(e, &c, &h), -EINVAL);
+	c.tls_cert_pem = NULL;
+	c.tls_key_pem = tls_key_pem;
+	assert_int_equal(httpd_new(e, &c, &h), -EINVAL);
+	/* Not on a unix socket. */
+	c.tls_cert_pem = tls_cert_pem;
+	c.tcp_listen = NULL;
+	c.unix_path = "/tmp/test-httpd-tls.sock";
+	assert_int_equal(httpd_new(e, &c, &h), -EINVAL);
+	c.unix_path = NULL;
+	c.tcp_listen = "127.0.0.1:0";
+	/* Garbage, and a key that does not belong to the certificate. */
+	c.tls_key_pem = "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n";
+	assert_int_equal(httpd_new(e, &c, &h), -EBADMSG);
+	c.tls_key_pem = tls_other_key_pem;
+	assert_int_equal(httpd_new(e, &c, &h), -EBADMSG);
+	assert_null(h);
+	c.tls_key_pem = tls_key_pem;
+	assert_int_equal(httpd_new(e, &c, &h), 0);
+	h = httpd_free(h);
+	sd_event_unref(e);
+}
+
+/* Streams over TLS: every write resumes a suspended connection whose bytes GnuTLS encrypts
+ * inside MHD_run. */
+static void test_tls_stream(void **state)
+{
+	struct client_job j;
+	char want[512] = "";
+
+	use_tls = true;
+	server_start(false, 0, 0);
+	srv.chunks_total = 5;
+	job_init(&j, "/stream");
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_OK);
+	assert_int_equal(j.res.status, 200);
+	for (int i = 1; i <= 5; i++)
+		snprintf(want + strlen(want), sizeof want - strlen(want), "data: chunk %d\n\n", i);
+	assert_string_equal(j.res.body, want);
+	assert_non_null(strcasestr(j.res.headers, "content-type: text/event-stream"));
+	loop_until(NULL, &srv.stream_closed, 1);
+	job_done(&j);
+	server_stop();
+
+	/* A TLS client leaving an idle (suspended) stream is noticed without a write. */
+	server_start(false, 0, 0);
+	job_init(&j, "/stream");
+	j.res.abort_after = 1;
+	perform(&j);
+	assert_int_equal(j.res.code, CURLE_WRITE_ERROR);
+	loop_until(NULL, &srv.stream_closed, 1);
+	assert_null(srv.stream);
+	job_done(&j);
+	server_stop();
+	use_tls = false;
+}
+
+static void test_tls_idle_stream_no_busy_loop(void **state)
+{
+	use_tls = true;
+	test_idle_stream_no_busy_loop(state);
+	use_tls = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -761,10 +982,18 @@ int main(void)
 	    cmocka_unit_test(test_idle_stream_no_busy_loop),
 	    cmocka_unit_test(test_deferred_client_leaves),
 	};
+	const struct CMUnitTest tls_tests[] = {
+	    cmocka_unit_test(test_tls_config),
+	    cmocka_unit_test(test_tls_round_trip),
+	    cmocka_unit_test(test_tls_rejects),
+	    cmocka_unit_test(test_tls_stream),
+	    cmocka_unit_test(test_tls_idle_stream_no_busy_loop),
+	};
 	if (getenv("TEST_HTTPD_DEBUG"))
 		log_set_max_level(LOG_DEBUG);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	r += cmocka_run_group_tests_name("tls", tls_tests, tls_setup, tls_teardown);
 	curl_global_cleanup();
 	return r;
 }

@@ -3,6 +3,10 @@
  * store transaction so that a failure leaves nothing behind. */
 #define LOG_COMPONENT "api"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +23,7 @@
 #include "shared/wire.h"
 
 #define ARTIFACT_MAX ((size_t)512 * 1024 * 1024)
+#define TLS_PEM_MAX ((size_t)1024 * 1024) /* a certificate chain or key file */
 
 enum auth_kind {
 	AUTH_NONE,
@@ -895,8 +900,64 @@ static const struct httpd_route api_routes[] = {
 };
 #undef GZ
 
+/* Reads --tls-cert/--tls-key and checks them with OpenSSL before microhttpd (GnuTLS) sees
+ * them, so that an error names the file at fault instead of a generic start failure. */
+static int tls_load(const char *cert_path, const char *key_path, char **ret_cert, char **ret_key)
+{
+	_cleanup_free_ char *cert = NULL;
+	char *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	X509 *x = NULL;
+	EVP_PKEY *pk = NULL;
+	BIO *b;
+	int r;
+
+	r = read_file_full(cert_path, TLS_PEM_MAX, &cert, &cert_len);
+	if (r < 0)
+		return log_error_errno(r, "cannot read TLS certificate", "path=%s err=%m", cert_path);
+	r = read_file_full(key_path, TLS_PEM_MAX, &key, &key_len);
+	if (r < 0)
+		return log_error_errno(r, "cannot read TLS key", "path=%s err=%m", key_path);
+
+	b = BIO_new_mem_buf(cert, (int)cert_len);
+	x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!x) {
+		r = log_error_errno(EBADMSG, "TLS certificate file holds no PEM certificate", "path=%s",
+				    cert_path);
+		goto out;
+	}
+	/* No passphrase callback: an encrypted key fails here rather than prompting. */
+	b = BIO_new_mem_buf(key, (int)key_len);
+	pk = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"") : NULL;
+	BIO_free(b);
+	if (!pk) {
+		r = log_error_errno(EBADMSG, "TLS key file holds no unencrypted PEM private key", "path=%s",
+				    key_path);
+		goto out;
+	}
+	if (X509_check_private_key(x, pk) != 1) {
+		r = log_error_errno(EBADMSG, "TLS key does not belong to the certificate", "cert=%s key=%s",
+				    cert_path, key_path);
+		goto out;
+	}
+	*ret_cert = TAKE_PTR(cert);
+	*ret_key = TAKE_PTR(key);
+	r = 0;
+out:
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	if (key) {
+		explicit_bzero(key, key_len);
+		free(key);
+	}
+	return r;
+}
+
 int api_start(struct server *s)
 {
+	_cleanup_free_ char *cert = NULL;
+	char *key = NULL;
 	struct httpd_config c = {
 		.tcp_listen = s->cfg.listen,
 		.max_connections = s->cfg.max_connections,
@@ -910,12 +971,26 @@ int api_start(struct server *s)
 	};
 	int r;
 
-	if (!s->cfg.insecure_http)
-		return log_error_errno(EOPNOTSUPP, "TLS is not available: the shared httpd module has no TLS "
-						   "options yet; use --insecure-http");
+	if (!s->cfg.insecure_http) {
+		r = tls_load(s->cfg.tls_cert, s->cfg.tls_key, &cert, &key);
+		if (r < 0)
+			return r;
+		c.tls_cert_pem = cert;
+		c.tls_key_pem = key;
+	}
 	r = httpd_new(s->event, &c, &s->api);
+	if (key) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	if (r == -EOPNOTSUPP)
+		return log_error_errno(r, "TLS is not available: libmicrohttpd was built without it");
+	if (r == -EBADMSG)
+		return log_error_errno(r, "TLS certificate or key rejected by libmicrohttpd (GnuTLS)",
+				       "cert=%s key=%s", s->cfg.tls_cert, s->cfg.tls_key);
 	if (r < 0)
 		return log_error_errno(r, "cannot listen", "address=%s err=%m", s->cfg.listen);
-	log_info("node API listening", "address=%s port=%d tls=no", s->cfg.listen, httpd_get_port(s->api));
+	log_info("node API listening", "address=%s port=%d tls=%s", s->cfg.listen, httpd_get_port(s->api),
+		 s->cfg.insecure_http ? "no" : "yes");
 	return 0;
 }
