@@ -567,6 +567,24 @@ static void test_dump_malformed(void **state)
 	/* truncated datagram */
 	assert_int_equal(wg_genl_parse_dump(w.b, w.len - 3, SEQ, &d), -EBADMSG);
 	wg_device_done(&d);
+
+	/* A length of 2^31 or more passes mnl_nlmsg_ok() (it compares as int): must be refused,
+	 * not walked past the buffer (device message) nor looped on forever (NLMSG_NOOP, whose
+	 * aligned length wraps to 0). Found by tests/fuzz/fuzz-wg-genl. */
+	static const uint32_t huge[] = { 0xffffffffU, 0x80000000U, 0xfffffffdU };
+	static const uint16_t types[] = { NLMSG_NOOP, FAMILY };
+	for (size_t i = 0; i < ELEMENTSOF(huge); i++)
+		for (size_t t = 0; t < ELEMENTSOF(types); t++) {
+			w.len = 0;
+			m = bb_msg(&w, NLMSG_NOOP, 0, SEQ, 0, 0);
+			bb_msg_end(&w, m);
+			m = bb_msg(&w, types[t], NLM_F_MULTI, SEQ, WG_CMD_GET_DEVICE, 1);
+			bb_attr_u32(&w, WGDEVICE_A_IFINDEX, 7);
+			memcpy(w.b + m, &huge[i], 4);
+			assert_int_equal(wg_genl_parse_dump(w.b, w.len, SEQ, &d), -EBADMSG);
+			assert_int_equal(d.ifindex, 0);
+			wg_device_done(&d);
+		}
 }
 
 static void test_family_reply(void **state)

@@ -438,6 +438,11 @@ int wg_genl_parse_dump(const void *buf, size_t len, uint32_t seq, struct wg_devi
 	int r;
 
 	for (; mnl_nlmsg_ok(nlh, rem); nlh = mnl_nlmsg_next(nlh, &rem)) {
+		/* mnl_nlmsg_ok() compares (int)nlmsg_len, so a length of 2^31 or more passes it:
+		 * the attribute walk would then read past the buffer, and NLMSG_ALIGN() wrapping
+		 * to 0 would make mnl_nlmsg_next() return the same message forever. */
+		if (nlh->nlmsg_len > (uint32_t)rem)
+			return -EBADMSG;
 		if (nlh->nlmsg_seq != seq)
 			return -EPROTO;
 		if (nlh->nlmsg_type == NLMSG_NOOP)
