@@ -193,7 +193,7 @@ def bench_latency(n, events):
     lab = Lab("bl")
     try:
         cp, node = start_node(lab, n, "60s")
-        internal, external, wgset = [], [], []
+        internal, external, wgset, parts = [], [], [], []
         for k in range(events):
             p = make_peer(100000 + k, prefix="n_e")
             p["mesh_ip"] = f"10.101.{k // 250}.{1 + k % 250}"
@@ -206,15 +206,21 @@ def bench_latency(n, events):
             def applied():
                 text = node.log_text()[before:]
                 ev = ap = None
+                timing = {}
                 for line in text.splitlines():
                     if ev is None and 'msg="event"' in line and f"event_id={eid}" in line:
                         ev = log_ms(line)
+                    elif ev is not None and 'msg="mesh apply timing"' in line:
+                        timing = {k: int(v) / 1000 for k, v in
+                                  re.findall(r"(\w+)_us=(\d+)", line)}
                     elif ev is not None and 'msg="mesh applied"' in line:
                         ap = log_ms(line)
                         break
-                return (ev, ap) if ap is not None else None
-            ev, ap = wait_until(applied, 10, interval=0.005, what=f"{eid} applied")
+                return (ev, ap, timing) if ap is not None else None
+            ev, ap, timing = wait_until(applied, 10, interval=0.005, what=f"{eid} applied")
             internal.append(ap - ev)
+            if timing:
+                parts.append(timing)
             external.append(ap - t_emit)
         dump = node.wg_dump()
         if len(dump) != n + events:
@@ -234,6 +240,12 @@ def bench_latency(n, events):
               f"emit->applied incl. curl+netns exec p50 {statistics.median(external):.0f} ms "
               f"p99 {pct(external, 99):.0f} ms; `wg set` one peer p50 {w50:.1f} ms "
               f"p99 {w99:.1f} ms", flush=True)
+        if parts:
+            keys = ["build", "read", "diff", "write_routes", "total"]
+            med = {k: statistics.median(p.get(k, 0) for p in parts) for k in keys}
+            print(f"  inside mesh_apply (debug timing line, median ms): " +
+                  ", ".join(f"{k} {med[k]:.1f}" for k in keys) +
+                  f"; the rest of event->applied is the agent outside mesh_apply", flush=True)
         summary(f"peer_added -> applied p50 at {n} peers", f"{p50:.0f} ms",
                 f"wg set {w50:.1f} ms", f"{p50 / w50:.2f}x", "-", "info")
         summary(f"peer_added -> applied p99 at {n} peers", f"{p99:.0f} ms",
