@@ -32,6 +32,7 @@ struct http_client {
 	char *user_agent;
 	bool insecure_skip_verify;
 	bool allow_insecure_http;
+	bool local_service;
 	usec_t connect_timeout;
 	usec_t request_timeout;
 	size_t max_body;
@@ -72,8 +73,12 @@ struct http_request {
 	usec_t retry_after;
 	bool has_date;
 	struct timestamp date;
+	char *capture_names[HTTP_CAPTURE_MAX];
+	char *capture_values[HTTP_CAPTURE_MAX];
+	size_t n_capture;
 	char *buf;
 	size_t len, cap;
+	size_t max_body; /* 0 = the client's */
 	bool oversize; /* 2xx body over max_body: an error */
 	bool truncated; /* error body cut at HTTP_ERROR_BODY_MAX: not an error */
 
@@ -214,6 +219,10 @@ static void request_free(struct http_request *req)
 	}
 	free(req->buf);
 	free(req->content_type);
+	for (size_t i = 0; i < req->n_capture; i++) {
+		free(req->capture_names[i]);
+		free(req->capture_values[i]);
+	}
 	if (req->free_userdata)
 		req->free_userdata(req->userdata);
 	free(req);
@@ -284,6 +293,9 @@ static void request_complete(struct http_request *req, CURLcode code, int forced
 	resp.retry_after = req->retry_after;
 	resp.has_date = req->has_date;
 	resp.date = req->date;
+	resp.captured_names = (const char *const *)req->capture_names;
+	resp.captured_values = (const char *const *)req->capture_values;
+	resp.n_captured = req->n_capture;
 
 	req->finishing = true;
 	req->headers_timer = sd_event_source_disable_unref(req->headers_timer);
@@ -357,7 +369,9 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	}
 
 	bool success = req->status >= 200 && req->status < 300 && !req->streaming;
-	limit = success ? req->client->max_body : HTTP_ERROR_BODY_MAX;
+	limit = !success		 ? HTTP_ERROR_BODY_MAX
+		: req->max_body > 0 ? req->max_body
+				    : req->client->max_body;
 	if (req->len + n > limit) {
 		if (success) {
 			req->oversize = true;
@@ -390,6 +404,25 @@ static void header_value(struct http_request *req, const char *name, const char 
 			req->date = (struct timestamp){ .sec = (int64_t)t };
 		}
 	}
+	for (size_t i = 0; i < req->n_capture; i++)
+		if (strcasecmp(name, req->capture_names[i]) == 0) {
+			free(req->capture_values[i]);
+			req->capture_values[i] = strdup(value);
+		}
+}
+
+static void captured_reset(struct http_request *req)
+{
+	for (size_t i = 0; i < req->n_capture; i++)
+		req->capture_values[i] = mfree(req->capture_values[i]);
+}
+
+const char *http_response_header(const struct http_response *resp, const char *name)
+{
+	for (size_t i = 0; i < resp->n_captured; i++)
+		if (strcasecmp(name, resp->captured_names[i]) == 0)
+			return resp->captured_values[i];
+	return NULL;
 }
 
 static bool stream_headers_done(struct http_request *req)
@@ -433,6 +466,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 		req->content_type = mfree(req->content_type);
 		req->has_retry_after = false;
 		req->has_date = false;
+		captured_reset(req);
 		req->headers_done = false;
 		return n;
 	}
@@ -603,7 +637,7 @@ int http_client_new(sd_event *event, const struct http_client_config *cfg, struc
 	if (strncasecmp(cfg->base_url, "https://", 8) != 0) {
 		if (strncasecmp(cfg->base_url, "http://", 7) != 0)
 			return -EINVAL;
-		if (!cfg->allow_insecure_http)
+		if (!cfg->allow_insecure_http && !cfg->local_service)
 			return -EPERM;
 	}
 
@@ -612,7 +646,8 @@ int http_client_new(sd_event *event, const struct http_client_config *cfg, struc
 		return -ENOMEM;
 	c->event = sd_event_ref(event);
 	c->insecure_skip_verify = cfg->insecure_skip_verify;
-	c->allow_insecure_http = cfg->allow_insecure_http;
+	c->allow_insecure_http = cfg->allow_insecure_http || cfg->local_service;
+	c->local_service = cfg->local_service;
 	c->connect_timeout = cfg->connect_timeout ? cfg->connect_timeout : CONNECT_TIMEOUT_DEFAULT;
 	c->request_timeout = cfg->request_timeout ? cfg->request_timeout : REQUEST_TIMEOUT_DEFAULT;
 	c->max_body = cfg->max_body ? cfg->max_body : HTTP_BODY_MAX_DEFAULT;
@@ -652,7 +687,7 @@ int http_client_new(sd_event *event, const struct http_client_config *cfg, struc
 
 	if (c->insecure_skip_verify)
 		log_warning("TLS certificate verification is disabled (insecure_skip_verify)");
-	if (strncasecmp(c->base_url, "http://", 7) == 0)
+	if (strncasecmp(c->base_url, "http://", 7) == 0 && !c->local_service)
 		log_warning("control plane reached over plain HTTP (allow_insecure_http)", "url=%s", c->base_url);
 
 	*ret = c;
@@ -723,6 +758,23 @@ static int add_raw_header(struct http_request *req, const char *h)
 	return 0;
 }
 
+/* A caller's "Name: value" line: the name must be a token, the value header-safe. */
+static int add_custom_header(struct http_request *req, const char *h)
+{
+	const char *colon = strchr(h, ':');
+
+	if (!colon || colon == h)
+		return -EINVAL;
+	for (const char *p = h; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+			return -EINVAL;
+	for (const char *p = colon + 1; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			if (*p != '\t')
+				return -EINVAL;
+	return add_raw_header(req, h);
+}
+
 /* Creates the easy handle with the options every request shares. */
 static int request_new(struct http_client *c, const char *path, const char *bearer, struct http_request **ret)
 {
@@ -781,6 +833,8 @@ static int request_new(struct http_client *c, const char *path, const char *bear
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_insecure_http ? "http,https" : "https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (c->local_service)
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	if (c->insecure_skip_verify) {
@@ -834,6 +888,24 @@ int http_request_start(struct http_client *c, const struct http_request_opts *o,
 	if (r < 0)
 		goto fail;
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+	for (size_t i = 0; o->headers && o->headers[i]; i++) {
+		r = add_custom_header(req, o->headers[i]);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; o->capture_headers && o->capture_headers[i]; i++) {
+		if (req->n_capture == HTTP_CAPTURE_MAX) {
+			r = -E2BIG;
+			goto fail;
+		}
+		req->capture_names[req->n_capture] = strdup(o->capture_headers[i]);
+		if (!req->capture_names[req->n_capture]) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		req->n_capture++;
+	}
+	req->max_body = o->max_body;
 	usec_t timeout = o->timeout ? o->timeout : c->request_timeout;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout / USEC_PER_MSEC));
 

@@ -11,6 +11,7 @@
 #define HTTP_BODY_MAX_DEFAULT ((size_t)10 * 1024 * 1024) /* §2.5, decompressed */
 #define HTTP_ERROR_BODY_MAX ((size_t)4096)                /* §2.7: error bodies read for logging */
 #define HTTP_GZIP_THRESHOLD ((size_t)1024)                /* §2.5: larger request bodies are gzipped */
+#define HTTP_CAPTURE_MAX 4 /* response headers a request may ask to see (http_response_header) */
 
 struct http_client;
 struct http_request;
@@ -24,6 +25,10 @@ struct http_client_config {
 	usec_t request_timeout; /* 0 = 30 s; ordinary requests, total */
 	size_t max_body; /* 0 = HTTP_BODY_MAX_DEFAULT */
 	const char *user_agent; /* NULL = "plexd/<version>" */
+	/* A link-local service (cloud metadata, agent.md §4.2) rather than the CP: plain http is
+	 * expected (permitted without allow_insecure_http, no warning) and proxies from the
+	 * environment are never used for it. */
+	bool local_service;
 };
 
 struct http_response {
@@ -44,7 +49,15 @@ struct http_response {
 	usec_t retry_after;
 	bool has_date; /* the Date header, for the clock-skew warning (agent.md §4.5 rule 8) */
 	struct timestamp date;
+	/* Headers named in http_request_opts.capture_headers; read with http_response_header(). */
+	const char *const *captured_names;
+	const char *const *captured_values; /* NULL where the header was absent */
+	size_t n_captured;
 };
+
+/* Value of a response header the request named in capture_headers (case-insensitive name,
+ * surrounding blanks removed; the last occurrence wins). NULL when absent or not captured. */
+const char *http_response_header(const struct http_response *resp, const char *name);
 
 /* Called exactly once per started request unless it was cancelled first. resp and everything
  * it points to are valid only during the call. The request is freed after the callback
@@ -60,6 +73,13 @@ struct http_request_opts {
 	size_t body_len;
 	bool gzip; /* force gzip (observability batches); bodies > 1024 bytes always are */
 	usec_t timeout; /* 0 = client request_timeout */
+	/* Extra request headers, "Name: value", NULL-terminated; NULL = none. Values are wiped
+	 * when the request is freed (they may carry credentials). CR/LF is rejected. */
+	const char *const *headers;
+	/* Response header names to capture for http_response_header(), NULL-terminated, at most
+	 * HTTP_CAPTURE_MAX (more is -E2BIG); each value is kept up to 1023 bytes. */
+	const char *const *capture_headers;
+	size_t max_body; /* 0 = the client's max_body; bound for 2xx bodies (-EFBIG above) */
 	/* Called when the request is freed (after done or on cancel), to release userdata. */
 	void (*free_userdata)(void *userdata);
 };

@@ -22,6 +22,8 @@ struct result {
 	bool has_date;
 	struct timestamp date;
 	char *content_type;
+	char *flavor; /* captured Metadata-Flavor */
+	bool absent_captured; /* X-Absent was captured although the response had none */
 	/* streaming */
 	bool opened;
 	char *data;
@@ -34,6 +36,7 @@ static void result_clear(struct result *r)
 {
 	free(r->body);
 	free(r->content_type);
+	free(r->flavor);
 	free(r->data);
 	memset(r, 0, sizeof(*r));
 }
@@ -441,6 +444,109 @@ static void test_config_rejects(void **state)
 	sd_event_unref(e);
 }
 
+/* ---- extra request headers, captured response headers, per-request body bound ---- */
+
+static void on_done_capture(struct http_request *req, const struct http_response *resp, void *userdata)
+{
+	struct result *r = userdata;
+	const char *v = http_response_header(resp, "metadata-flavor");
+
+	on_done(req, resp, userdata);
+	r->flavor = v ? strdup(v) : NULL;
+	r->absent_captured = http_response_header(resp, "X-Absent") != NULL;
+	/* Only headers the request named are visible. */
+	assert_null(http_response_header(resp, "X-Other"));
+}
+
+static void test_custom_headers_capture(void **state)
+{
+	_cleanup_free_ char *flav = ts_response("200 OK", "Metadata-Flavor:  Google \r\nX-Other: 1\r\n", "ok");
+	_cleanup_free_ char *put = ts_response("200 OK", NULL, "session-abc");
+	_cleanup_free_ char *big = ts_response("200 OK", NULL, "0123456789");
+	/* A 1xx block before the final response: its headers must not leak into the result. */
+	_cleanup_free_ char *cont = NULL;
+	_cleanup_free_ char *fin = ts_response("200 OK", NULL, "x");
+	assert_true(asprintf(&cont, "HTTP/1.1 100 Continue\r\nMetadata-Flavor: Stale\r\n\r\n%s", fin) > 0);
+	struct ts_conn conns[] = { { .response = flav }, { .response = put }, { .response = big },
+				   { .response = cont } };
+	const char *get_headers[] = { "Metadata-Flavor: Google", "X-aws-ec2-metadata-token: s3cr3t", NULL };
+	const char *capture[] = { "Metadata-Flavor", "X-Absent", NULL };
+	const char *put_headers[] = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
+	struct fixture f;
+	struct result r = {};
+	struct http_client_config cfg = { .local_service = true };
+	char url[64];
+
+	/* A local service client: plain http without allow_insecure_http. */
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sd_event_new(&f.event), 0);
+	assert_int_equal(ts_start(&f.ts, conns, ELEMENTSOF(conns)), 0);
+	snprintf(url, sizeof url, "%s", f.ts.url);
+	cfg.base_url = url;
+	assert_int_equal(http_client_new(f.event, &cfg, &f.client), 0);
+
+	struct http_request_opts o = { .method = "GET", .path = "/computeMetadata/v1/",
+				       .headers = get_headers, .capture_headers = capture };
+	assert_int_equal(http_request_start(f.client, &o, on_done_capture, &r, NULL), 0);
+	assert_true(ts_run_until(f.event, &r.done, 10000));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.flavor, "Google");
+	assert_false(r.absent_captured);
+	result_clear(&r);
+
+	/* PUT without a body (the AWS IMDSv2 session request). */
+	o = (struct http_request_opts){ .method = "PUT", .path = "/latest/api/token", .headers = put_headers,
+					.capture_headers = capture };
+	assert_int_equal(http_request_start(f.client, &o, on_done_capture, &r, NULL), 0);
+	assert_true(ts_run_until(f.event, &r.done, 10000));
+	assert_int_equal(r.error, 0);
+	assert_string_equal(r.body, "session-abc");
+	assert_null(r.flavor);
+	result_clear(&r);
+
+	/* The per-request bound overrides the client's (10 MiB default): 10 bytes > 9. */
+	o = (struct http_request_opts){ .method = "GET", .path = "/big", .max_body = 9 };
+	assert_int_equal(http_request_start(f.client, &o, on_done, &r, NULL), 0);
+	assert_true(ts_run_until(f.event, &r.done, 10000));
+	assert_int_equal(r.error, -EFBIG);
+	result_clear(&r);
+
+	o = (struct http_request_opts){ .method = "GET", .path = "/cont", .capture_headers = capture };
+	assert_int_equal(http_request_start(f.client, &o, on_done_capture, &r, NULL), 0);
+	assert_true(ts_run_until(f.event, &r.done, 10000));
+	assert_int_equal(r.status, 200);
+	assert_null(r.flavor);
+	result_clear(&r);
+
+	/* Refused before anything is sent. */
+	const char *crlf[] = { "X-A: 1\r\nX-Evil: 2", NULL };
+	const char *nocolon[] = { "X-A 1", NULL };
+	const char *badname[] = { "X A: 1", NULL };
+	const char *many[] = { "a", "b", "c", "d", "e", NULL };
+	o = (struct http_request_opts){ .method = "GET", .path = "/a", .headers = crlf };
+	assert_int_equal(http_request_start(f.client, &o, on_done, &r, NULL), -EINVAL);
+	o.headers = nocolon;
+	assert_int_equal(http_request_start(f.client, &o, on_done, &r, NULL), -EINVAL);
+	o.headers = badname;
+	assert_int_equal(http_request_start(f.client, &o, on_done, &r, NULL), -EINVAL);
+	o = (struct http_request_opts){ .method = "GET", .path = "/a", .capture_headers = many };
+	assert_int_equal(http_request_start(f.client, &o, on_done, &r, NULL), -E2BIG);
+	assert_int_equal(http_client_pending(f.client), 0);
+
+	ts_stop(&f.ts);
+	assert_int_equal(f.ts.n_requests, 4);
+	const char *q = f.ts.requests[0];
+	assert_string_equal(ts_request_line(q), "GET /computeMetadata/v1/ HTTP/1.1");
+	assert_string_equal(ts_header(q, "Metadata-Flavor"), "Google");
+	assert_string_equal(ts_header(q, "X-aws-ec2-metadata-token"), "s3cr3t");
+	q = f.ts.requests[1];
+	assert_string_equal(ts_request_line(q), "PUT /latest/api/token HTTP/1.1");
+	assert_string_equal(ts_header(q, "X-aws-ec2-metadata-token-ttl-seconds"), "21600");
+	assert_string_equal(ts_header(q, "Content-Length"), "0");
+	assert_null(ts_header(q, "Content-Type"));
+	fixture_stop(&f);
+}
+
 /* ---- streaming ---- */
 
 static const char sse_head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
@@ -684,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_post_bodies),
 		cmocka_unit_test(test_network_errors),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_custom_headers_capture),
 		cmocka_unit_test(test_stream_chunks_eof),
 		cmocka_unit_test(test_stream_refusals),
 		cmocka_unit_test(test_stream_timeouts),
