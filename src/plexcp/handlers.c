@@ -13,6 +13,7 @@
 
 #include "crypto/crypto.h"
 #include "httpd/httpd.h"
+#include "plexcp/relay.h"
 #include "plexcp/server.h"
 #include "plexcp/validate.h"
 #include "shared/encoding.h"
@@ -264,6 +265,8 @@ static int handle_heartbeat(struct httpd_request *req, void *userdata)
 	r = server_tx_begin(s);
 	if (r >= 0)
 		r = store_node_heartbeat(s->store, n.id, server_now(), text);
+	if (r >= 0)
+		r = relay_node_heartbeat(s, n.id); /* keeps its relay sessions alive */
 	if (r >= 0 && n.reconcile_pending)
 		r = store_node_set_reconcile_pending(s->store, n.id, false);
 	if (r >= 0 && was_offline)
@@ -434,6 +437,12 @@ static int handle_endpoint(struct httpd_request *req, void *userdata)
 		goto out;
 	}
 	r = store_node_set_endpoint(s->store, n.id, ep.public_endpoint, ep.nat_type);
+	if (r >= 0) {
+		/* Relay assignment first, so the fan-out below already sees relayed pairs. */
+		int q = relay_node_reported(s, n.id);
+		if (q < 0)
+			r = q;
+	}
 	if (r > 0 && !streq(n.endpoint, ep.public_endpoint)) {
 		free(n.endpoint);
 		n.endpoint = strdup(ep.public_endpoint);
@@ -453,8 +462,9 @@ static int handle_endpoint(struct httpd_request *req, void *userdata)
 	}
 	list = json_array();
 	for (size_t i = 0; list && i < nn; i++) {
+		/* Relayed pairs are left out: the answer has no relayed flag (relay.c). */
 		if (streq(nodes[i].id, n.id) || isempty(nodes[i].endpoint) ||
-		    nodes[i].status == NODE_STATUS_OFFLINE)
+		    nodes[i].status == NODE_STATUS_OFFLINE || relay_pair_active(s, n.id, nodes[i].id))
 			continue;
 		json_array_append_new(list, json_pack("{s:s, s:s}", "peer_id", nodes[i].id, "endpoint",
 						      nodes[i].endpoint));

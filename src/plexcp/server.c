@@ -13,6 +13,7 @@
 
 #include "crypto/crypto.h"
 #include "httpd/httpd.h"
+#include "plexcp/relay.h"
 #include "plexcp/server.h"
 #include "shared/encoding.h"
 #include "shared/fileio.h"
@@ -100,6 +101,7 @@ void server_tx_rollback(struct server *s)
 	store_rollback(s->store);
 	s->in_tx = false;
 	deliveries_drop(s);
+	relay_cache_invalidate(s);
 }
 
 /* ---- builders ---- */
@@ -125,6 +127,9 @@ json_t *server_peer_json(struct server *s, const char *viewer, const struct stor
 			      key_b64(peer->public_key, pk), "mesh_ip", ip, "endpoint", strempty(peer->endpoint),
 			      "allowed_ips", cidr, "psk", psk_b64);
 	explicit_bzero(psk_b64, sizeof(psk_b64));
+	/* A pair routed through a bridge relay sees the relay's endpoint (relay.c). */
+	if (j && relay_peer_view(s, viewer, peer->id, j) < 0)
+		j = (json_decref(j), NULL);
 	return j;
 }
 
@@ -337,8 +342,11 @@ json_t *server_state_json(struct server *s, const char *id)
 		json_decref(refs);
 		return NULL;
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "peers", peers, "policies", pol, "signing_keys", keys,
-			 "metadata", meta, "data", data, "secret_refs", refs);
+	json_t *st = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "peers", peers, "policies", pol, "signing_keys",
+			       keys, "metadata", meta, "data", data, "secret_refs", refs);
+	if (st && relay_state_extend(s, id, st) < 0)
+		st = (json_decref(st), NULL);
+	return st;
 }
 
 int server_emit_node_state(struct server *s, const char *id)
@@ -712,6 +720,7 @@ struct server *server_free(struct server *s)
 	s->api = httpd_free(s->api);
 	s->admin = httpd_free(s->admin);
 	deliveries_drop(s);
+	relay_cache_free(s);
 	s->store = store_free(s->store);
 	s->event = sd_event_unref(s->event);
 	explicit_bzero(&s->keys, sizeof(s->keys));

@@ -15,6 +15,7 @@ struct httpd;
 struct httpd_request;
 struct stream;
 struct delivery;
+struct relay_cache;
 
 #define SERVER_STREAM_BUCKETS 1024
 #define SSE_LINE_MAX 65535 /* §5.2: longest line the CP may send */
@@ -63,6 +64,7 @@ struct server {
 	sd_event_source *keepalive_timer;
 	sd_event_source *prune_timer;
 	sd_event_source *sigterm, *sigint;
+	struct relay_cache *relay; /* relay.c: sessions of the store, cached */
 };
 
 int server_new(const struct server_config *cfg, struct server **ret);

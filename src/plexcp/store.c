@@ -67,6 +67,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE signing_keys(id INTEGER PRIMARY KEY CHECK (id = 1), current BLOB NOT NULL,"
 	"  previous BLOB, transition_expires INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE kv(key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+	/* 1 -> 2: relay sessions the CP assigned to bridges (relay.c). */
+	"CREATE TABLE relay_sessions(id TEXT PRIMARY KEY, bridge_id TEXT NOT NULL,"
+	"  a_id TEXT NOT NULL, a_endpoint TEXT NOT NULL, b_id TEXT NOT NULL, b_endpoint TEXT NOT NULL,"
+	"  port INTEGER NOT NULL, relay_endpoint TEXT NOT NULL, expires_at INTEGER NOT NULL);",
 };
 
 void store_options_default(struct store_options *o)
@@ -1450,4 +1454,68 @@ int store_kv_set_int(struct store *s, const char *key, int64_t value)
 {
 	int r = q_exec(s, "INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", "si", key, value);
 	return r < 0 ? r : 0;
+}
+
+/* ---- relay sessions ---- */
+
+int store_relay_session_put(struct store *s, const struct store_relay_session *r)
+{
+	int q = q_exec(s,
+		       "INSERT OR REPLACE INTO relay_sessions(id, bridge_id, a_id, a_endpoint, b_id,"
+		       " b_endpoint, port, relay_endpoint, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "ssssssisi", r->id, r->bridge_id, r->a_id, r->a_endpoint, r->b_id, r->b_endpoint,
+		       (int64_t)r->port, r->relay_endpoint, r->expires_at);
+	return q < 0 ? q : 0;
+}
+
+int store_relay_session_delete(struct store *s, const char *id)
+{
+	int r = q_exec(s, "DELETE FROM relay_sessions WHERE id = ?", "s", id);
+	return r < 0 ? r : 0;
+}
+
+int store_relay_session_list(struct store *s, struct store_relay_session **ret, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct store_relay_session *a = NULL;
+	size_t n = 0;
+	int r;
+
+	r = q_prepare(s, &st,
+		      "SELECT id, bridge_id, a_id, a_endpoint, b_id, b_endpoint, port, relay_endpoint,"
+		      " expires_at"
+		      " FROM relay_sessions ORDER BY id",
+		      NULL);
+	if (r < 0)
+		return r;
+	while ((r = q_step(s, st)) > 0) {
+		struct store_relay_session *na = reallocarray(a, n + 1, sizeof(*a));
+		const unsigned char *ea, *eb, *er;
+		if (!na) {
+			r = -ENOMEM;
+			break;
+		}
+		a = na;
+		a[n] = (struct store_relay_session){};
+		col_id(st, 0, a[n].id);
+		col_id(st, 1, a[n].bridge_id);
+		col_id(st, 2, a[n].a_id);
+		ea = sqlite3_column_text(st, 3);
+		snprintf(a[n].a_endpoint, sizeof(a[n].a_endpoint), "%s", ea ? (const char *)ea : "");
+		col_id(st, 4, a[n].b_id);
+		eb = sqlite3_column_text(st, 5);
+		snprintf(a[n].b_endpoint, sizeof(a[n].b_endpoint), "%s", eb ? (const char *)eb : "");
+		a[n].port = (uint16_t)sqlite3_column_int64(st, 6);
+		er = sqlite3_column_text(st, 7);
+		snprintf(a[n].relay_endpoint, sizeof(a[n].relay_endpoint), "%s", er ? (const char *)er : "");
+		a[n].expires_at = sqlite3_column_int64(st, 8);
+		n++;
+	}
+	if (r < 0) {
+		free(a);
+		return r;
+	}
+	*ret = a;
+	*ret_n = n;
+	return 0;
 }

@@ -263,3 +263,23 @@ int store_signing_keys_set(struct store *s, const struct store_signing_keys *k);
 /* Small key/value table for server bookkeeping (e.g. policy set revision). */
 int store_kv_get_int(struct store *s, const char *key, int64_t *ret); /* -ENOENT */
 int store_kv_set_int(struct store *s, const char *key, int64_t value);
+
+/* Relay sessions (relay.c): one row per pair routed through a bridge relay. */
+#define STORE_ENDPOINT_MAX 64
+struct store_relay_session {
+	char id[STORE_ID_MAX + 1];
+	char bridge_id[STORE_ID_MAX + 1];
+	char a_id[STORE_ID_MAX + 1];
+	char a_endpoint[STORE_ENDPOINT_MAX];
+	char b_id[STORE_ID_MAX + 1];
+	char b_endpoint[STORE_ENDPOINT_MAX];
+	uint16_t port;				    /* per-session relay port; 0 = shared socket */
+	char relay_endpoint[STORE_ENDPOINT_MAX];    /* <bridge public IP>:<port> given to A and B */
+	int64_t expires_at;
+};
+/* Inserts or replaces by id. */
+int store_relay_session_put(struct store *s, const struct store_relay_session *r);
+/* Missing id: 0. */
+int store_relay_session_delete(struct store *s, const char *id);
+/* All sessions ordered by id; *ret is one malloc'd array (free()). */
+int store_relay_session_list(struct store *s, struct store_relay_session **ret, size_t *ret_n);

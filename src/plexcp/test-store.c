@@ -76,12 +76,12 @@ static void test_migration(void **state)
 	struct store *s = open_store(f, NULL);
 	sqlite3 *db;
 
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), 2);
 	s = store_free(s);
 
 	/* Re-opening an up-to-date database changes nothing. */
 	s = open_store(f, NULL);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), 2);
 	s = store_free(s);
 
 	/* A database from a newer plexcp is refused, not downgraded. */
@@ -90,6 +90,50 @@ static void test_migration(void **state)
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, NULL, &s), -EPROTO);
 	assert_null(s);
+}
+
+static void test_relay_sessions(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f, NULL);
+	struct store_relay_session r = { .port = 52000, .expires_at = 77 * SEC }, *l = NULL;
+	size_t n = 0;
+
+	snprintf(r.id, sizeof(r.id), "rs_0001");
+	snprintf(r.bridge_id, sizeof(r.bridge_id), "n_br");
+	snprintf(r.a_id, sizeof(r.a_id), "n_a");
+	snprintf(r.a_endpoint, sizeof(r.a_endpoint), "203.0.113.12:40001");
+	snprintf(r.b_id, sizeof(r.b_id), "n_b");
+	snprintf(r.b_endpoint, sizeof(r.b_endpoint), "203.0.113.13:40002");
+	snprintf(r.relay_endpoint, sizeof(r.relay_endpoint), "203.0.113.3:52000");
+	assert_int_equal(store_relay_session_list(s, &l, &n), 0);
+	assert_int_equal(n, 0);
+	free(l);
+	assert_int_equal(store_relay_session_put(s, &r), 0);
+	/* Same id again replaces (a refresh). */
+	snprintf(r.a_endpoint, sizeof(r.a_endpoint), "203.0.113.12:40099");
+	r.expires_at = 99 * SEC;
+	assert_int_equal(store_relay_session_put(s, &r), 0);
+	s = store_free(s);
+	s = open_store(f, NULL);
+	assert_int_equal(store_relay_session_list(s, &l, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].id, r.id);
+	assert_string_equal(l[0].bridge_id, r.bridge_id);
+	assert_string_equal(l[0].a_id, r.a_id);
+	assert_string_equal(l[0].a_endpoint, "203.0.113.12:40099");
+	assert_string_equal(l[0].b_id, r.b_id);
+	assert_string_equal(l[0].b_endpoint, r.b_endpoint);
+	assert_string_equal(l[0].relay_endpoint, r.relay_endpoint);
+	assert_int_equal(l[0].port, 52000);
+	assert_int_equal(l[0].expires_at, 99 * SEC);
+	free(l);
+	assert_int_equal(store_relay_session_delete(s, "rs_0001"), 0);
+	assert_int_equal(store_relay_session_delete(s, "rs_0001"), 0);
+	assert_int_equal(store_relay_session_list(s, &l, &n), 0);
+	assert_int_equal(n, 0);
+	free(l);
+	store_free(s);
 }
 
 static void test_token_single_use(void **state)
@@ -478,6 +522,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_token_single_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ip_allocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_lifecycle, setup, teardown),
