@@ -571,6 +571,10 @@ int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
 			size_t i;
 			int r;
 
+			/* mnl_nlmsg_ok() compares (int)nlmsg_len: refuse lengths beyond what was
+			 * received (see wg_genl_parse_dump) instead of walking past the buffer. */
+			if (nlh->nlmsg_len > (uint32_t)k)
+				return -EBADMSG;
 			if (nlh->nlmsg_pid != s->portid || nlh->nlmsg_type != NLMSG_ERROR ||
 			    nlh->nlmsg_seq - first > last - first)
 				continue; /* not an answer to this batch */

@@ -37,7 +37,8 @@ static void put_value(FILE *f, json_t *v, bool quote)
 			put_value(f, x, quote);
 		}
 	} else if ((x = json_object_get(v, "prefix"))) {
-		fprintf(f, "%s/%" JSON_INTEGER_FORMAT, json_string_value(json_object_get(x, "addr")),
+		fprintf(f, "%s/%" JSON_INTEGER_FORMAT,
+			strempty(json_string_value(json_object_get(x, "addr"))),
 			json_integer_value(json_object_get(x, "len")));
 	} else if ((x = json_object_get(v, "range")) && json_array_size(x) == 2) {
 		put_value(f, json_array_get(x, 0), quote);
@@ -63,8 +64,8 @@ static void put_lhs(FILE *f, json_t *e, bool *quote)
 
 	*quote = false;
 	if ((x = json_object_get(e, "payload")) && json_object_get(x, "protocol")) {
-		fprintf(f, "%s %s", json_string_value(json_object_get(x, "protocol")),
-			json_string_value(json_object_get(x, "field")));
+		fprintf(f, "%s %s", strempty(json_string_value(json_object_get(x, "protocol"))),
+			strempty(json_string_value(json_object_get(x, "field"))));
 	} else if ((x = json_object_get(e, "meta"))) {
 		const char *k = json_string_value(json_object_get(x, "key"));
 		if (k && (streq(k, "iifname") || streq(k, "oifname"))) {
@@ -220,7 +221,7 @@ static int parse_set(json_t *o, bool is_map, struct nft_set_state *s)
 		json_array_foreach(flags, i, x)
 			fprintf(f, "%s%s", i ? "," : "", strempty(json_string_value(x)));
 	} else if (json_is_string(flags))
-		fprintf(f, "; flags %s", json_string_value(flags));
+		fprintf(f, "; flags %s", strempty(json_string_value(flags)));
 	json_array_foreach(stmt, i, x) {
 		if (json_object_get(x, "counter"))
 			fputs("; counter", f);
