@@ -134,24 +134,27 @@ static int frame_event(uint64_t seq, const char *type, const char *envelope, cha
 	return 0;
 }
 
-static int deliver_now(struct server *s, const char *node_id, const char *frame, size_t len)
+static bool deliver_write(struct server *s, const char *node_id, const char *frame, size_t len)
 {
 	struct stream *st = stream_find(s, node_id);
 
-	if (st && stream_write(st, frame, len) >= 0)
-		return 0;
-	/* §12.3: an event that could not be delivered makes the next heartbeat ask for a
-	 * reconciliation. */
-	(void)store_node_set_reconcile_pending(s->store, node_id, true);
-	return 0;
+	return st && stream_write(st, frame, len) >= 0;
 }
 
 void deliver_event(struct server *s, const char *node_id, const char *frame, size_t len)
 {
 	struct delivery *d;
 
+	/* §12.3: an event that cannot be delivered makes the next heartbeat ask for a
+	 * reconciliation. Inside a transaction a node without a stream is marked right away, in
+	 * the same transaction: a fan-out to N offline nodes is then one commit, not N. */
 	if (!s->in_tx) {
-		deliver_now(s, node_id, frame, len);
+		if (!deliver_write(s, node_id, frame, len))
+			(void)store_node_set_reconcile_pending(s->store, node_id, true);
+		return;
+	}
+	if (!streams_connected(s, node_id)) {
+		(void)store_node_set_reconcile_pending(s->store, node_id, true);
 		return;
 	}
 	d = malloc(sizeof(*d) + len + 1);
@@ -172,14 +175,30 @@ void deliver_event(struct server *s, const char *node_id, const char *frame, siz
 
 void deliveries_flush(struct server *s)
 {
-	struct delivery *d = s->pending_first, *next;
+	struct delivery *d = s->pending_first, *next, *failed = NULL;
+	bool tx;
 
 	s->pending_first = s->pending_last = NULL;
 	for (; d; d = next) {
 		next = d->next;
-		deliver_now(s, d->node_id, d->frame, d->len);
+		if (deliver_write(s, d->node_id, d->frame, d->len)) {
+			free(d);
+			continue;
+		}
+		d->next = failed;
+		failed = d;
+	}
+	if (!failed)
+		return;
+	/* Streams that broke since the commit: mark their nodes in one transaction. */
+	tx = !s->in_tx && store_begin(s->store) >= 0;
+	for (d = failed; d; d = next) {
+		next = d->next;
+		(void)store_node_set_reconcile_pending(s->store, d->node_id, true);
 		free(d);
 	}
+	if (tx && store_commit(s->store) < 0)
+		log_warning("cannot mark nodes for reconciliation, ignoring");
 }
 
 void deliveries_drop(struct server *s)
