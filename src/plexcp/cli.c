@@ -736,6 +736,13 @@ void cli_usage(void)
 	      "  keys rotate NODE|--all\n"
 	      "  signing-key rotate\n"
 	      "  events tail NODE [-n N] [--no-follow]\n"
-	      "  metrics|logs|audit query NODE [--since DUR] [--limit N]\n",
+	      "  metrics|logs|audit query NODE [--since DUR] [--limit N]\n"
+	      "\n"
+	      "serve: --tls-cert/--tls-key are PEM files (certificate chain, unencrypted key); TLS 1.2\n"
+	      "  minimum. --insecure-http serves plain HTTP, for tests and demos only.\n"
+	      "Admin commands talk to the server over its admin socket (default <db dir>/admin.sock,\n"
+	      "  or PLEXCP_ADMIN_SOCKET). The socket is mode 0600 and the server accepts only callers\n"
+	      "  whose uid (SO_PEERCRED) is 0 or the uid the server runs as, so an unprivileged test\n"
+	      "  deployment is administered by its own user.\n",
 	      stderr);
 }

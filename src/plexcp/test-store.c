@@ -518,6 +518,95 @@ static void test_restart_keeps_state(void **state)
 	store_free(s);
 }
 
+/* §12.1 states as the heartbeat monitor drives them: unreachable and offline nodes stay live
+ * (listed, token valid), a heartbeat makes them online again, a deregistered node cannot be
+ * marked. Also checks that cached statements keep no state between uses: interleaved lookups
+ * with different bindings, a failed step, a rollback. */
+static void test_node_status_and_statement_reuse(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f, NULL);
+	struct store_node n, got, *list = NULL;
+	size_t cnt = 0;
+	uint8_t tok[32];
+
+	make_node(&n, "n_a", "alpha", IP(10, 100, 0, 1), 0xA1);
+	assert_int_equal(store_node_insert(s, &n), 0);
+	make_node(&n, "n_b", "beta", IP(10, 100, 0, 2), 0xB2);
+	n.registered_at = 1001 * SEC;
+	assert_int_equal(store_node_insert(s, &n), 0);
+	/* Same hostname: the constraint error leaves the cached INSERT reusable. */
+	make_node(&n, "n_c", "beta", IP(10, 100, 0, 3), 0xC3);
+	assert_int_equal(store_node_insert(s, &n), -EEXIST);
+	make_node(&n, "n_c", "gamma", IP(10, 100, 0, 3), 0xC3);
+	n.registered_at = 1002 * SEC;
+	assert_int_equal(store_node_insert(s, &n), 0);
+
+	assert_string_equal(node_status_to_string(NODE_STATUS_UNREACHABLE), "unreachable");
+	assert_string_equal(node_status_to_string(NODE_STATUS_OFFLINE), "offline");
+	assert_int_equal(store_node_set_status(s, "n_a", NODE_STATUS_UNREACHABLE), 0);
+	assert_int_equal(store_node_set_status(s, "n_b", NODE_STATUS_OFFLINE), 0);
+	assert_int_equal(store_node_set_status(s, "n_x", NODE_STATUS_OFFLINE), -ENOENT);
+
+	for (int round = 0; round < 3; round++) {
+		const char *ids[] = {"n_a", "n_b", "n_c", "n_a"};
+		const enum node_status want[] = {NODE_STATUS_UNREACHABLE, NODE_STATUS_OFFLINE,
+						 NODE_STATUS_REGISTERED, NODE_STATUS_UNREACHABLE};
+		for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
+			assert_int_equal(store_node_get(s, ids[i], &got), 0);
+			assert_string_equal(got.id, ids[i]);
+			assert_int_equal(got.status, want[i]);
+			store_node_done(&got);
+		}
+		assert_int_equal(store_node_get(s, "n_x", &got), -ENOENT);
+	}
+	memset(tok, 0xB2, 32);
+	assert_int_equal(store_node_get_by_token(s, tok, &got), 0);
+	assert_string_equal(got.id, "n_b");
+	store_node_done(&got);
+
+	assert_int_equal(store_node_list(s, false, &list, &cnt), 0);
+	assert_int_equal(cnt, 3);
+	assert_string_equal(list[0].id, "n_a");
+	assert_int_equal(list[0].status, NODE_STATUS_UNREACHABLE);
+	assert_string_equal(list[1].id, "n_b");
+	assert_int_equal(list[1].status, NODE_STATUS_OFFLINE);
+	store_node_array_free(list, cnt);
+
+	/* Back online through a heartbeat, from either state. */
+	assert_int_equal(store_node_heartbeat(s, "n_a", 5000 * SEC, "{\"a\":1}"), 0);
+	assert_int_equal(store_node_heartbeat(s, "n_b", 5001 * SEC, "{\"b\":1}"), 0);
+	assert_int_equal(store_node_get(s, "n_b", &got), 0);
+	assert_int_equal(got.status, NODE_STATUS_ONLINE);
+	assert_int_equal(got.last_heartbeat, 5001 * SEC);
+	assert_string_equal(got.heartbeat_json, "{\"b\":1}");
+	store_node_done(&got);
+	assert_int_equal(store_node_get(s, "n_a", &got), 0);
+	assert_int_equal(got.status, NODE_STATUS_ONLINE);
+	assert_string_equal(got.heartbeat_json, "{\"a\":1}");
+	store_node_done(&got);
+
+	/* Deregistered: no status change, no heartbeat. */
+	assert_int_equal(store_node_deregister(s, "n_c", 6000 * SEC), 0);
+	assert_int_equal(store_node_set_status(s, "n_c", NODE_STATUS_UNREACHABLE), -ENOENT);
+	assert_int_equal(store_node_heartbeat(s, "n_c", 6001 * SEC, "{}"), -ENOENT);
+	assert_int_equal(store_node_get(s, "n_c", &got), 0);
+	assert_int_equal(got.status, NODE_STATUS_DEREGISTERED);
+	store_node_done(&got);
+
+	/* Inside a transaction that rolls back, then again after it. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_node_set_status(s, "n_a", NODE_STATUS_OFFLINE), 0);
+	assert_int_equal(store_node_get(s, "n_a", &got), 0);
+	assert_int_equal(got.status, NODE_STATUS_OFFLINE);
+	store_node_done(&got);
+	store_rollback(s);
+	assert_int_equal(store_node_get(s, "n_a", &got), 0);
+	assert_int_equal(got.status, NODE_STATUS_ONLINE);
+	store_node_done(&got);
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +615,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_single_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ip_allocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_status_and_statement_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_psk_symmetry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_and_secrets, setup, teardown),
