@@ -740,7 +740,7 @@ static int admin_authorize(struct httpd_request *req, const struct httpd_route *
 	r = httpd_request_peer(req, NULL, &uid, NULL);
 	/* Root, or the (unprivileged) user the server itself runs as in tests and demos. */
 	if (r < 0 || (uid != 0 && uid != geteuid())) {
-		httpd_reply_error(req, 403, "forbidden", "administration requires root");
+		httpd_reply_error(req, 403, "forbidden", "administration requires root or the server's user");
 		return -1;
 	}
 	return 0;
