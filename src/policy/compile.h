@@ -124,6 +124,11 @@ struct nft_set_state {
 	char **elems; /* sorted; "10.100.0.2 . tcp . 22 : accept" */
 	uint64_t *elem_packets; /* read-back only (NULL in desired state) */
 	size_t n_elems;
+	/* Binary desired state only (policy_ruleset_to_desired): instead of elems, the elements as
+	 * sorted nft_elem_code values carrying the fields of `shape`. Text is rendered only where
+	 * it is needed: commands for elements that differ, or comparison with a read-back. */
+	uint64_t *codes;
+	unsigned shape;
 };
 struct nft_chain_state {
 	char *name;
@@ -143,8 +148,26 @@ struct nft_table_state {
 struct nft_table_state *nft_table_state_free(struct nft_table_state *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nft_table_state *, nft_table_state_free);
 
-/* The desired table of a ruleset. */
+/* Binary set element: equal codes in sets of one declaration <=> equal element texts, and
+ * (unlike texts) they sort and compare as integers. Fields a set's shape lacks are zero. */
+static inline uint64_t nft_elem_code(uint32_t addr_host, unsigned len, uint8_t proto,
+				     uint16_t port, bool accept)
+{
+	return (uint64_t)addr_host << 32 | (uint64_t)accept << 30 | (uint64_t)(len & 0x3f) << 24 |
+	       (uint64_t)proto << 16 | port;
+}
+#define NFT_ELEM_TEXT_MAX 64
+/* Canonical text of a code ("10.100.0.2 . tcp . 22 : accept", "10.100.1.0/24", "22"); key_only
+ * leaves out a map element's " : verdict" (what a delete names). Returns the length. */
+size_t nft_elem_code_text(uint64_t code, unsigned shape, bool is_map, bool key_only,
+			  char out[static NFT_ELEM_TEXT_MAX]);
+
+/* The desired table of a ruleset, set elements as text (sorted by strcmp). */
 int policy_ruleset_to_state(const struct policy_ruleset *rs, struct nft_table_state **ret);
+/* The same table with set elements in binary form (nft_set_state.codes): what the firewall
+ * builds on every apply, keeps as its last applied state and diffs without formatting. Every
+ * function taking a table state accepts both forms. */
+int policy_ruleset_to_desired(const struct policy_ruleset *rs, struct nft_table_state **ret);
 /* `nft -f` text that creates table inet plexd with this content (no preceding delete). */
 int nft_table_state_render(const struct nft_table_state *t, char **ret);
 /* Convenience: compile output as full table text. */

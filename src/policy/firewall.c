@@ -193,7 +193,7 @@ int policy_firewall_apply(struct policy_firewall *fw, const struct policy_rulese
 	uint32_t gen_before = 0, gen_after = 0;
 	const struct nft_table_state *have;
 
-	r = policy_ruleset_to_state(rs, &desired);
+	r = policy_ruleset_to_desired(rs, &desired);
 	if (r < 0)
 		return r;
 	if (ruleset_generation(fw, &gen_before) < 0)
@@ -258,7 +258,7 @@ int policy_firewall_replace(struct policy_firewall *fw, const struct policy_rule
 	_cleanup_free_ char *cmds = NULL;
 	int r;
 
-	r = policy_ruleset_to_state(rs, &desired);
+	r = policy_ruleset_to_desired(rs, &desired);
 	if (r < 0)
 		return r;
 	r = nft_table_state_replace_commands(desired, &cmds);

@@ -430,14 +430,78 @@ int nft_table_state_from_json(const char *json, struct nft_table_state **ret)
 	return 0;
 }
 
+static int strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void texts_free(char **t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		free(t[i]);
+	free(t);
+}
+
+/* A set's sorted element texts: its own, or rendered from its binary codes into *owned (then
+ * freed by the caller with texts_free). Only a comparison of a binary desired state with a
+ * read-back goes this way. */
+static char *const *set_texts(const struct nft_set_state *s, char ***owned)
+{
+	char buf[NFT_ELEM_TEXT_MAX], **t;
+
+	*owned = NULL;
+	if (!s->codes)
+		return s->elems;
+	t = calloc(s->n_elems ? s->n_elems : 1, sizeof(char *));
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < s->n_elems; i++) {
+		nft_elem_code_text(s->codes[i], s->shape, s->is_map, false, buf);
+		t[i] = strdup(buf);
+		if (!t[i]) {
+			texts_free(t, i);
+			return NULL;
+		}
+	}
+	qsort(t, s->n_elems, sizeof(char *), strcmp_p);
+	*owned = t;
+	return t;
+}
+
+/* Both sides binary with one element layout: codes compare like their texts. */
+static bool sets_binary(const struct nft_set_state *a, const struct nft_set_state *b)
+{
+	return a->codes && b->codes && a->shape == b->shape && a->is_map == b->is_map;
+}
+
+/* -ENOMEM when texts could not be rendered. */
+static int set_equal_r(const struct nft_set_state *a, const struct nft_set_state *b)
+{
+	char **oa = NULL, **ob = NULL;
+	char *const *ta, *const *tb;
+	int r = 1;
+
+	if (a->is_map != b->is_map || !streq(a->decl, b->decl) || a->n_elems != b->n_elems)
+		return 0;
+	if (sets_binary(a, b))
+		return a->n_elems == 0 || memcmp(a->codes, b->codes, a->n_elems * sizeof(uint64_t)) == 0;
+	ta = set_texts(a, &oa);
+	tb = set_texts(b, &ob);
+	if (!ta || !tb)
+		r = -ENOMEM;
+	for (size_t i = 0; r > 0 && i < a->n_elems; i++)
+		if (!streq(ta[i], tb[i]))
+			r = 0;
+	texts_free(oa, a->n_elems);
+	texts_free(ob, b->n_elems);
+	return r;
+}
+
+/* Out of memory counts as "different": the caller then sends (or plans) more than needed,
+ * never less. */
 static bool set_equal(const struct nft_set_state *a, const struct nft_set_state *b)
 {
-	if (a->is_map != b->is_map || !streq(a->decl, b->decl) || a->n_elems != b->n_elems)
-		return false;
-	for (size_t i = 0; i < a->n_elems; i++)
-		if (!streq(a->elems[i], b->elems[i]))
-			return false;
-	return true;
+	return set_equal_r(a, b) > 0;
 }
 
 static bool chain_rules_equal(const struct nft_chain_state *a, const struct nft_chain_state *b)
@@ -525,8 +589,8 @@ static void put_elem_key(FILE *f, const char *e, bool is_map)
 }
 
 /* Element diff of two sorted lists, as one delete and one add command. */
-static void plan_set(FILE *f, const struct nft_set_state *have, const struct nft_set_state *want,
-		     struct nft_plan *p)
+static void plan_texts(FILE *f, const char *name, char *const *have, size_t n_have, bool have_map,
+		       char *const *want, size_t n_want, struct nft_plan *p)
 {
 	size_t i, j, n;
 
@@ -534,8 +598,8 @@ static void plan_set(FILE *f, const struct nft_set_state *have, const struct nft
 		bool del = pass == 0;
 		n = 0;
 		i = j = 0;
-		while (i < have->n_elems || j < want->n_elems) {
-			int c = i >= have->n_elems ? 1 : j >= want->n_elems ? -1 : strcmp(have->elems[i], want->elems[j]);
+		while (i < n_have || j < n_want) {
+			int c = i >= n_have ? 1 : j >= n_want ? -1 : strcmp(have[i], want[j]);
 			const char *e = NULL;
 			if (c == 0) {
 				i++;
@@ -543,20 +607,20 @@ static void plan_set(FILE *f, const struct nft_set_state *have, const struct nft
 				continue;
 			}
 			if (c < 0) {
-				e = del ? have->elems[i] : NULL;
+				e = del ? have[i] : NULL;
 				i++;
 			} else {
-				e = del ? NULL : want->elems[j];
+				e = del ? NULL : want[j];
 				j++;
 			}
 			if (!e)
 				continue;
 			if (n++ == 0)
-				fprintf(f, "%s element inet plexd %s { ", del ? "delete" : "add", want->name);
+				fprintf(f, "%s element inet plexd %s { ", del ? "delete" : "add", name);
 			else
 				fputs(", ", f);
 			if (del)
-				put_elem_key(f, e, have->is_map);
+				put_elem_key(f, e, have_map);
 			else
 				fputs(e, f);
 		}
@@ -567,6 +631,71 @@ static void plan_set(FILE *f, const struct nft_set_state *have, const struct nft
 		else
 			p->elements_added += n;
 	}
+}
+
+/* The same diff on binary codes: text is rendered only for the elements that differ. */
+static void plan_codes(FILE *f, const struct nft_set_state *have, const struct nft_set_state *want,
+		       struct nft_plan *p)
+{
+	char buf[NFT_ELEM_TEXT_MAX];
+
+	for (int pass = 0; pass < 2; pass++) {
+		bool del = pass == 0;
+		size_t i = 0, j = 0, n = 0;
+
+		while (i < have->n_elems || j < want->n_elems) {
+			uint64_t x = i < have->n_elems ? have->codes[i] : 0;
+			uint64_t y = j < want->n_elems ? want->codes[j] : 0;
+			int c = i >= have->n_elems ? 1 : j >= want->n_elems ? -1 : (x > y) - (x < y);
+			size_t len;
+
+			if (c == 0) {
+				i++;
+				j++;
+				continue;
+			}
+			if (c < 0)
+				i++;
+			else
+				j++;
+			if (del != (c < 0))
+				continue;
+			len = nft_elem_code_text(del ? x : y, want->shape, want->is_map, del, buf);
+			if (n++ == 0)
+				fprintf(f, "%s element inet plexd %s { ", del ? "delete" : "add", want->name);
+			else
+				fputs(", ", f);
+			fwrite(buf, 1, len, f);
+		}
+		if (n > 0)
+			fputs(" }\n", f);
+		if (del)
+			p->elements_deleted += n;
+		else
+			p->elements_added += n;
+	}
+}
+
+static int plan_set(FILE *f, const struct nft_set_state *have, const struct nft_set_state *want,
+		    struct nft_plan *p)
+{
+	char **oh = NULL, **ow = NULL;
+	char *const *th, *const *tw;
+	int r = 0;
+
+	if (sets_binary(have, want)) {
+		plan_codes(f, have, want, p);
+		return 0;
+	}
+	th = set_texts(have, &oh);
+	tw = set_texts(want, &ow);
+	if (th && tw)
+		plan_texts(f, want->name, th, have->n_elems, have->is_map, tw, want->n_elems, p);
+	else
+		r = -ENOMEM;
+	texts_free(oh, have->n_elems);
+	texts_free(ow, want->n_elems);
+	return r;
 }
 
 int nft_table_state_plan(const struct nft_table_state *installed,
@@ -601,9 +730,15 @@ int nft_table_state_plan(const struct nft_table_state *installed,
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return -ENOMEM;
-	for (size_t i = 0; i < desired->n_sets; i++)
-		plan_set(f, nft_table_state_find_set(installed, desired->sets[i].name),
-			 &desired->sets[i], &p);
+	r = 0;
+	for (size_t i = 0; r >= 0 && i < desired->n_sets; i++)
+		r = plan_set(f, nft_table_state_find_set(installed, desired->sets[i].name),
+			     &desired->sets[i], &p);
+	if (r < 0) {
+		fclose(f);
+		free(buf);
+		return r;
+	}
 	/* A chain whose rules differ is rewritten whole (flush + add) inside the same batch:
 	 * simpler than a positional rule diff and just as atomic. */
 	for (size_t i = 0; i < desired->n_chains; i++) {
