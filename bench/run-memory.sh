@@ -13,8 +13,12 @@ case $build in /*) ;; *) build="$PWD/$build" ;; esac
 for t in wireguard-go wg ip curl; do
 	command -v "$t" >/dev/null || { echo "$t not found" >&2; exit 77; }
 done
-if meson introspect --buildoptions "$build" 2>/dev/null | grep -q '"name": "b_sanitize", "value": "address'; then
-	echo "warning: $build is a sanitizer build; memory numbers are not representative" >&2
-fi
+san=$(meson introspect --buildoptions "$build" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+print(next((o["value"] for o in json.load(sys.stdin) if o["name"] == "b_sanitize"), "none"))' ||
+	echo unknown)
+case $san in none | "" | "[]") ;; *)
+	echo "warning: $build is built with b_sanitize=$san; memory numbers are not representative" >&2 ;;
+esac
 [ $# -gt 0 ] || set -- --peers 1000 5000 --idle 30
 PLEXD_BUILD="$build" exec timeout 900 /usr/bin/python3 "$here/agent-bench.py" memory "$@"

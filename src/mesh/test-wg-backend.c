@@ -158,6 +158,16 @@ static void slow_daemon(int lfd, int report)
 	_exit(0);
 }
 
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* Also runs when an assertion fails half-way: no socket file stays behind. */
+static int remove_socket(void **state)
+{
+	if (sock_path[0])
+		unlink(sock_path);
+	return 0;
+}
+
 static void test_userspace_overlap(void **state)
 {
 	enum { N = 4000 };
@@ -176,6 +186,7 @@ static void test_userspace_overlap(void **state)
 	snprintf(ifname, sizeof(ifname), "pxtb%d", (int)(getpid() % 100000));
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", wg_userspace_socket_dir(), ifname);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(sa.sun_path); /* stale, from a crashed run with the same pid */
 	assert_true(lfd >= 0);
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(lfd);
@@ -183,6 +194,7 @@ static void test_userspace_overlap(void **state)
 		free(ch);
 		skip(); /* needs a writable /var/run/wireguard (root) */
 	}
+	strcpy(sock_path, sa.sun_path);
 	assert_int_equal(listen(lfd, 1), 0);
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
@@ -218,7 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wrapper),
-		cmocka_unit_test(test_userspace_overlap),
+		cmocka_unit_test_teardown(test_userspace_overlap, remove_socket),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
