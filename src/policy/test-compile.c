@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "policy/compile.h"
+#include "policy/nft-state.h"
 
 static struct policy_node local = { "n_local", { 0 } };
 static struct policy_node peers[8];
@@ -241,6 +242,93 @@ static void test_groups(void **state)
 
 /* ---- property test ---- */
 
+/* Does key x contain key y (same shape assumed)? */
+static bool key_contains(const struct policy_key *x, const struct policy_key *y)
+{
+	if (x->proto != y->proto || x->port != y->port)
+		return false;
+	if (!x->has_addr)
+		return true;
+	return x->addr.len <= y->addr.len && ipv4_prefix_contains(&x->addr, y->addr.addr);
+}
+
+/* The merge rule of compile.h evaluated the obvious O(n^2) way: groups and shadowed flags
+ * must come out exactly as the compiler's hash-based cut. */
+static void check_groups_reference(const struct policy_chain *c, const char *json)
+{
+	size_t first = 0, group = 0;
+
+	for (size_t i = 0; i < c->n_entries; i++) {
+		const struct policy_key *k = &c->entries[i].key;
+		bool covered = false, covers = false;
+		bool same = i > 0 && policy_key_shape(k) == policy_key_shape(&c->entries[first].key);
+
+		for (size_t j = first; same && j < i; j++) {
+			if (c->entries[j].shadowed)
+				continue;
+			covered = covered || key_contains(&c->entries[j].key, k);
+			covers = covers || key_contains(k, &c->entries[j].key);
+		}
+		if (i > 0 && (!same || (!covered && covers))) {
+			first = i;
+			group++;
+			covered = false;
+		}
+		if (c->entries[i].group != group || c->entries[i].shadowed != covered)
+			fail_msg("entry %zu: group %zu shadowed %d, reference %zu %d\n%s", i,
+				 c->entries[i].group, c->entries[i].shadowed, group, covered, json);
+	}
+	assert_int_equal(c->n_groups, c->n_entries ? group + 1 : 0);
+}
+
+/* The binary desired state (what the firewall diffs) against the text state: the same table,
+ * and plans between two rulesets agree in kind and element counts whichever form each side
+ * has. */
+static void check_binary_state(const struct policy_ruleset *prev, const struct policy_ruleset *rs)
+{
+	struct nft_table_state *t = NULL, *d = NULL, *pt = NULL, *pd = NULL;
+	struct nft_plan ptext = {}, pbin = {}, pmixed = {};
+
+	assert_int_equal(policy_ruleset_to_state(rs, &t), 0);
+	assert_int_equal(policy_ruleset_to_desired(rs, &d), 0);
+	assert_int_equal(policy_ruleset_to_state(prev, &pt), 0);
+	assert_int_equal(policy_ruleset_to_desired(prev, &pd), 0);
+	assert_true(nft_table_state_equal(t, d) && nft_table_state_equal(d, t));
+	assert_true(nft_table_state_equal(d, d));
+	assert_true(nft_table_state_equal(pt, d) == nft_table_state_equal(pt, t));
+	assert_true(nft_table_state_equal(pd, d) == nft_table_state_equal(pt, t));
+	for (size_t i = 0; i < d->n_sets; i++) {
+		char buf[NFT_ELEM_TEXT_MAX];
+		assert_non_null(d->sets[i].codes);
+		assert_null(d->sets[i].elems);
+		for (size_t k = 1; k < d->sets[i].n_elems; k++)
+			assert_true(d->sets[i].codes[k - 1] < d->sets[i].codes[k]);
+		for (size_t k = 0; k < d->sets[i].n_elems; k++)
+			assert_true(nft_elem_code_text(d->sets[i].codes[k], d->sets[i].shape,
+						       d->sets[i].is_map, false, buf) < sizeof buf);
+	}
+	assert_int_equal(nft_table_state_plan(pt, t, &ptext), 0);
+	assert_int_equal(nft_table_state_plan(pd, d, &pbin), 0);
+	assert_int_equal(nft_table_state_plan(pt, d, &pmixed), 0);
+	assert_int_equal(pbin.kind, ptext.kind);
+	assert_int_equal(pmixed.kind, ptext.kind);
+	assert_int_equal(pbin.elements_added, ptext.elements_added);
+	assert_int_equal(pbin.elements_deleted, ptext.elements_deleted);
+	assert_int_equal(pbin.chains_rewritten, ptext.chains_rewritten);
+	assert_int_equal(pmixed.elements_added, ptext.elements_added);
+	assert_int_equal(pmixed.elements_deleted, ptext.elements_deleted);
+	/* Same commands up to the order of elements inside one command: same length. */
+	if (ptext.commands)
+		assert_int_equal(strlen(pbin.commands), strlen(ptext.commands));
+	nft_plan_done(&ptext);
+	nft_plan_done(&pbin);
+	nft_plan_done(&pmixed);
+	nft_table_state_free(t);
+	nft_table_state_free(d);
+	nft_table_state_free(pt);
+	nft_table_state_free(pd);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15;
 static uint32_t rnd(uint32_t n)
 {
@@ -313,6 +401,7 @@ static int naive(const struct cp_policy *pol, size_t n, enum policy_dir dir, str
 static void test_property_first_match(void **state)
 {
 	size_t total_groups = 0, total_entries = 0;
+	struct policy_ruleset *prev = NULL;
 
 	for (int iter = 0; iter < 400; iter++) {
 		char json[65536];
@@ -392,11 +481,16 @@ static void test_property_first_match(void **state)
 		for (size_t d = 0; d < _POLICY_DIR_MAX; d++) {
 			total_groups += rs->chains[d].n_groups;
 			total_entries += rs->chains[d].n_entries;
+			check_groups_reference(&rs->chains[d], json);
 		}
-		policy_ruleset_free(rs);
+		if (prev)
+			check_binary_state(prev, rs);
+		policy_ruleset_free(prev);
+		prev = rs;
 		cp_policy_list_done(&list);
 		json_decref(j);
 	}
+	policy_ruleset_free(prev);
 	/* The generator must actually exercise merging, or the test proves nothing. */
 	print_message("entries %zu, groups %zu\n", total_entries, total_groups);
 	assert_true(total_groups * 2 < total_entries);

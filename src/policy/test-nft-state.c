@@ -119,6 +119,9 @@ static struct policy_node local = { "n_local", { 0 } };
 static struct policy_node peers[] = { { "n_a", { 0 } }, { "n_b", { 0 } } };
 static struct policy_nodes nodes;
 
+/* Which form state_of() builds: text elements, or the firewall's binary codes. */
+static bool binary_form;
+
 static struct nft_table_state *state_of(const char *policies, bool log_denied)
 {
 	struct cp_policy_list list = {};
@@ -134,7 +137,10 @@ static struct nft_table_state *state_of(const char *policies, bool log_denied)
 					   .nodes = &nodes, .visible = visible, .ifname = "plexd0",
 					   .log_denied = log_denied };
 	assert_int_equal(policy_compile(&in, &rs), 0);
-	assert_int_equal(policy_ruleset_to_state(rs, &t), 0);
+	if (binary_form)
+		assert_int_equal(policy_ruleset_to_desired(rs, &t), 0);
+	else
+		assert_int_equal(policy_ruleset_to_state(rs, &t), 0);
 	policy_ruleset_free(rs);
 	cp_policy_list_done(&list);
 	json_decref(j);
@@ -213,6 +219,85 @@ static void test_plan(void **state)
 	nft_table_state_free(d);
 }
 
+/* The planner gives the same exact commands when both sides carry binary codes. */
+static void test_plan_binary(void **state)
+{
+	binary_form = true;
+	test_plan(state);
+	binary_form = false;
+}
+
+/* Text read-back against a binary desired state (the firewall's drift path), both ways. */
+static void test_plan_mixed(void **state)
+{
+	struct nft_table_state *a, *b, *ab, *bb;
+	struct nft_plan p = {};
+
+	a = state_of(POL(R("n_a", 22, "allow") "," R("n_b", 22, "deny")), true);
+	b = state_of(POL(R("n_a", 2222, "allow") "," R("n_b", 22, "deny")), true);
+	binary_form = true;
+	ab = state_of(POL(R("n_a", 22, "allow") "," R("n_b", 22, "deny")), true);
+	bb = state_of(POL(R("n_a", 2222, "allow") "," R("n_b", 22, "deny")), true);
+	binary_form = false;
+	assert_true(nft_table_state_equal(a, ab) && nft_table_state_equal(ab, a));
+	assert_false(nft_table_state_equal(a, bb) || nft_table_state_equal(bb, a));
+	assert_int_equal(nft_table_state_plan(a, ab, &p), 0);
+	assert_int_equal(p.kind, NFT_PLAN_NONE);
+	assert_int_equal(nft_table_state_plan(a, bb, &p), 0);
+	assert_int_equal(p.kind, NFT_PLAN_PATCH);
+	assert_string_equal(p.commands,
+			    "delete element inet plexd in_0 { 10.100.0.2 . tcp . 22 }\n"
+			    "add element inet plexd in_0 { 10.100.0.2 . tcp . 2222 : accept }\n");
+	nft_plan_done(&p);
+	assert_int_equal(nft_table_state_plan(bb, a, &p), 0);
+	assert_string_equal(p.commands,
+			    "delete element inet plexd in_0 { 10.100.0.2 . tcp . 2222 }\n"
+			    "add element inet plexd in_0 { 10.100.0.2 . tcp . 22 : accept }\n");
+	nft_plan_done(&p);
+	nft_table_state_free(a);
+	nft_table_state_free(b);
+	nft_table_state_free(ab);
+	nft_table_state_free(bb);
+}
+
+static void test_elem_code_text(void **state)
+{
+	const struct {
+		uint64_t code;
+		unsigned shape;
+		bool is_map, key_only;
+		const char *text;
+	} v[] = {
+		{ nft_elem_code(0x0a640002, 32, IPPROTO_TCP, 22, true),
+		  POLICY_SHAPE_ADDR | POLICY_SHAPE_PROTO | POLICY_SHAPE_PORT, true, false,
+		  "10.100.0.2 . tcp . 22 : accept" },
+		{ nft_elem_code(0x0a640002, 32, IPPROTO_TCP, 22, true),
+		  POLICY_SHAPE_ADDR | POLICY_SHAPE_PROTO | POLICY_SHAPE_PORT, true, true,
+		  "10.100.0.2 . tcp . 22" },
+		{ nft_elem_code(0x0a640100, 24, IPPROTO_UDP, 0, false),
+		  POLICY_SHAPE_ADDR | POLICY_SHAPE_PROTO, true, false, "10.100.1.0/24 . udp : drop" },
+		{ nft_elem_code(0xffffffff, 32, IPPROTO_UDP, 65535, false),
+		  POLICY_SHAPE_ADDR | POLICY_SHAPE_PROTO | POLICY_SHAPE_PORT, true, false,
+		  "255.255.255.255 . udp . 65535 : drop" },
+		{ nft_elem_code(0, 0, 0, 0, true), POLICY_SHAPE_ADDR, true, false, "0.0.0.0/0 : accept" },
+		{ nft_elem_code(0, 0, IPPROTO_TCP, 8080, false), POLICY_SHAPE_PROTO | POLICY_SHAPE_PORT,
+		  true, false, "tcp . 8080 : drop" },
+		{ nft_elem_code(0, 0, IPPROTO_UDP, 0, true), POLICY_SHAPE_PROTO, true, false, "udp : accept" },
+		{ nft_elem_code(0x0a640203, 32, 0, 0, false), POLICY_SHAPE_ADDR, false, false, "10.100.2.3" },
+		{ nft_elem_code(0, 0, 0, 2222, false), POLICY_SHAPE_PORT, false, false, "2222" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+		char buf[NFT_ELEM_TEXT_MAX];
+		size_t n = nft_elem_code_text(v[i].code, v[i].shape, v[i].is_map, v[i].key_only, buf);
+		assert_string_equal(buf, v[i].text);
+		assert_int_equal(n, strlen(v[i].text));
+	}
+	/* Codes order like the fields: address, then length, protocol, port; verdict apart. */
+	assert_true(nft_elem_code(0x0a640002, 32, 6, 22, false) < nft_elem_code(0x0a640003, 32, 6, 1, false));
+	assert_true(nft_elem_code(0x0a640002, 32, 6, 22, false) != nft_elem_code(0x0a640002, 32, 6, 22, true));
+}
+
 static int setup(void **state)
 {
 	inet_pton(AF_INET, "10.100.0.1", &local.mesh_ip);
@@ -228,6 +313,9 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_plan_binary),
+		cmocka_unit_test(test_plan_mixed),
+		cmocka_unit_test(test_elem_code_text),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
