@@ -578,6 +578,8 @@ int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
 			if (nlh->nlmsg_pid != s->portid || nlh->nlmsg_type != NLMSG_ERROR ||
 			    nlh->nlmsg_seq - first > last - first)
 				continue; /* not an answer to this batch */
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(e->error)))
+				return -EBADMSG; /* an error message too short to hold the error */
 			e = mnl_nlmsg_get_payload(nlh);
 			i = nlh->nlmsg_seq - first;
 			r = e->error;
