@@ -317,11 +317,11 @@ int httpd_reply_json(struct httpd_request *req, unsigned status, json_t *body)
 	_cleanup_free_ char *text = NULL;
 
 	if (!body)
-		return httpd_reply_error(req, 500, "internal error", NULL);
+		return httpd_reply_error(req, 500, "internal_error", "internal error");
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (!text)
-		return httpd_reply_error(req, 500, "internal error", NULL);
+		return httpd_reply_error(req, 500, "internal_error", "internal error");
 	return httpd_reply(req, status, "application/json", text, strlen(text));
 }
 
@@ -638,13 +638,13 @@ static enum MHD_Result request_begin(struct httpd_request *req)
 
 	r = httpd_router_find(h->routes, h->n_routes, req->method, req->path, &req->match);
 	if (r == -ENOENT)
-		return request_reply_now(req, 404, "not found", NULL);
+		return request_reply_now(req, 404, "not_found", "no such resource");
 	if (r == -EOPNOTSUPP) {
 		(void)httpd_request_add_header(req, "Allow", req->match.allow);
-		return request_reply_now(req, 405, "method not allowed", NULL);
+		return request_reply_now(req, 405, "method_not_allowed", "method not allowed on this path");
 	}
 	if (r == -EINVAL)
-		return request_reply_now(req, 400, "invalid path encoding", NULL);
+		return request_reply_now(req, 400, "bad_request", "invalid path encoding");
 	if (r < 0)
 		return MHD_NO;
 
@@ -653,14 +653,14 @@ static enum MHD_Result request_begin(struct httpd_request *req)
 					 &req->encoding);
 	if (r < 0 || (req->encoding == HTTPD_ENCODING_GZIP &&
 		      !(req->match.route->flags & HTTPD_ROUTE_GZIP_BODY)))
-		return request_reply_now(req, 415, "unsupported content encoding", NULL);
+		return request_reply_now(req, 415, "unsupported_encoding", "unsupported Content-Encoding");
 	v = httpd_request_header(req, "Content-Length");
 	if (v) {
 		char *end;
 		errno = 0;
 		unsigned long long cl = strtoull(v, &end, 10);
 		if (errno != 0 || end == v || *end != '\0' || cl > req->max_body)
-			return request_reply_now(req, 413, "request body too large", NULL);
+			return request_reply_now(req, 413, "body_too_large", "request body too large");
 	}
 
 	if (h->authorize) {
@@ -669,7 +669,7 @@ static enum MHD_Result request_begin(struct httpd_request *req)
 		if (r != 0) {
 			if (req->response)
 				return request_queue(req);
-			return request_reply_now(req, 403, "forbidden", NULL);
+			return request_reply_now(req, 403, "forbidden", "not permitted");
 		}
 		if (req->response) /* replied but allowed: treat the reply as final */
 			return request_queue(req);
@@ -684,15 +684,15 @@ static enum MHD_Result request_dispatch(struct httpd_request *req)
 	int r;
 
 	if (req->too_large)
-		return request_reply_now(req, 413, "request body too large", NULL);
+		return request_reply_now(req, 413, "body_too_large", "request body too large");
 	if (req->encoding == HTTPD_ENCODING_GZIP && req->body.len > 0) {
 		char *plain;
 		size_t plen;
 		r = httpd_gunzip(req->body.data, req->body.len, req->max_body, &plain, &plen);
 		if (r == -EFBIG)
-			return request_reply_now(req, 413, "request body too large", NULL);
+			return request_reply_now(req, 413, "body_too_large", "request body too large");
 		if (r < 0)
-			return request_reply_now(req, 400, "invalid gzip body", NULL);
+			return request_reply_now(req, 400, "bad_request", "invalid gzip body");
 		httpd_body_done(&req->body);
 		req->body.data = plain;
 		req->body.len = plen;
@@ -714,7 +714,7 @@ static enum MHD_Result request_dispatch(struct httpd_request *req)
 		log_error("request handler gave no reply", "method=%s path=%s", req->method,
 			  req->path);
 	req->state = REQUEST_HANDLING;
-	return request_reply_now(req, 500, "internal error", NULL);
+	return request_reply_now(req, 500, "internal_error", "internal error");
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,

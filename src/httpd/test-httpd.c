@@ -438,7 +438,7 @@ static void round_trip(bool unix_sock)
 	job_init(&j, "/nope");
 	perform(&j);
 	assert_int_equal(j.res.status, 404);
-	assert_string_equal(j.res.body, "{\"error\":\"not found\"}");
+	assert_string_equal(j.res.body, "{\"error\":\"not_found\",\"message\":\"no such resource\"}");
 	job_done(&j);
 
 	job_init(&j, "/echo/x");
@@ -458,7 +458,7 @@ static void round_trip(bool unix_sock)
 	job_init(&j, "/fail");
 	perform(&j);
 	assert_int_equal(j.res.status, 500);
-	assert_string_equal(j.res.body, "{\"error\":\"internal error\"}");
+	assert_string_equal(j.res.body, "{\"error\":\"internal_error\",\"message\":\"internal error\"}");
 	job_done(&j);
 
 	/* authorize rejects with its own reply. */
@@ -508,7 +508,8 @@ static void test_body_limits(void **state)
 	j.headers = curl_slist_append(NULL, "Expect: 100-continue");
 	perform(&j);
 	assert_int_equal(j.res.status, 413);
-	assert_string_equal(j.res.body, "{\"error\":\"request body too large\"}");
+	assert_string_equal(j.res.body,
+			    "{\"error\":\"body_too_large\",\"message\":\"request body too large\"}");
 	job_done(&j);
 
 	/* Chunked upload over the limit: read, discarded, then 413. */

@@ -906,8 +906,6 @@ def test_observability_ingestion(cp):
     assert len(records("logs")) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="plexcp bug (errors produced by the shared httpd layer): "
-                   "body is {\"error\":\"<prose>\"} without a short code and without \"message\" (§2.7)")
 def test_error_bodies_have_short_code_and_message(cp):
     a = cp.register()
     hb = f"/v1/nodes/{a['node_id']}/heartbeat"
@@ -957,8 +955,6 @@ def make_self_signed(tmp_path):
     return cert_path, key_path
 
 
-@pytest.mark.xfail(strict=True, reason="plexcp bug: --tls-cert/--tls-key exits at start with 'TLS is not "
-                   "available: the shared httpd module has no TLS options yet'")
 def test_tls_serving(plexcp_bin, tmp_path):
     import http.client
     import ssl
