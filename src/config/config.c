@@ -14,6 +14,7 @@
 
 #include "config/config-internal.h"
 #include "shared/encoding.h"
+#include "shared/fileio.h"
 #include "shared/macro.h"
 #include "shared/time-util.h"
 #include "shared/wire.h"
@@ -2451,38 +2452,9 @@ out:
 
 static int read_config_file(const char *path, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t len = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return negative_errno();
-	if (fstat(fd, &st) < 0)
-		return negative_errno();
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	buf = malloc(CONFIG_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CONFIG_FILE_MAX)
-			return -EFBIG;
-	}
-	buf[len] = 0;
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	/* read_file_full grows its buffer with the file: a 4 MiB up-front buffer would leave
+	 * the daemon's heap fragmented for its whole life. */
+	return read_file_full(path, CONFIG_FILE_MAX, ret, ret_len);
 }
 
 /* Common tail: data (may be NULL: no file) is the file layer. */

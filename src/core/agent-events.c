@@ -20,11 +20,13 @@ struct event_handler {
 	bool bridge_only;
 };
 
+/* The device first: an event's latency is the time until the tunnel changes; the cache
+ * write (with its fsyncs) follows, and a crash in between is healed by the next reconcile. */
 static int persist_and_apply(struct agent *a)
 {
-	int r = agent_persist_peers(a);
 	int k = agent_apply_mesh(a, false, NULL);
-	return r < 0 ? r : k;
+	int r = agent_persist_peers(a);
+	return k < 0 ? k : r;
 }
 
 static int on_peer_upsert(struct agent *a, json_t *payload)
