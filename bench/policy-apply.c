@@ -101,32 +101,54 @@ static char *one_rule_per_line(void)
 	return buf;
 }
 
-static double median3(double a, double b, double c)
+static int dbl_cmp(const void *a, const void *b)
 {
-	return a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
 }
 
-/* `policy-apply --incr N`: only N one-rule changes, for profilers (perf, callgrind). */
-static int profile_incr(struct policy_firewall *fw, int n)
+#define ROUNDS 5
+static double median(const double *v)
 {
-	struct policy_ruleset *base = compile();
+	double t[ROUNDS];
+
+	memcpy(t, v, sizeof t);
+	qsort(t, ROUNDS, sizeof(double), dbl_cmp);
+	return t[ROUNDS / 2];
+}
+
+/* `policy-apply --incr N` / `--full N`: only N one-rule changes, or N compile + apply from
+ * scratch (teardown not timed), for profilers (perf record, valgrind --tool=callgrind). */
+static int profile(struct policy_firewall *fw, bool incr, int n)
+{
 	struct policy_apply_result res;
-	double t0;
+	double sum = 0;
 
 	policy_firewall_teardown(fw);
-	if (policy_firewall_apply(fw, base, &res) < 0)
-		return 1;
-	policy_ruleset_free(base);
-	t0 = now_ms();
+	if (incr) {
+		struct policy_ruleset *base = compile();
+		if (policy_firewall_apply(fw, base, &res) < 0)
+			return 1;
+		policy_ruleset_free(base);
+	}
 	for (int k = 0; k < n; k++) {
 		struct policy_ruleset *rs;
-		pol.rules[5001].port = 60000 + k % 1000;
+		double t0;
+
+		if (incr)
+			pol.rules[5001].port = 60000 + k % 1000;
+		else
+			policy_firewall_teardown(fw);
+		t0 = now_ms();
 		rs = compile();
-		if (policy_firewall_apply(fw, rs, &res) < 0 || res.kind != NFT_PLAN_PATCH)
+		if (policy_firewall_apply(fw, rs, &res) < 0 ||
+		    res.kind != (incr ? NFT_PLAN_PATCH : NFT_PLAN_CREATE))
 			return 1;
+		sum += now_ms() - t0;
 		policy_ruleset_free(rs);
 	}
-	printf("one-rule change, incremental (e2e): %.2f ms mean of %d\n", (now_ms() - t0) / n, n);
+	printf("%s: %.2f ms mean of %d\n", incr ? "one-rule change, incremental (e2e)"
+					      : "compile + apply via libnftables", sum / n, n);
 	policy_firewall_teardown(fw);
 	return 0;
 }
@@ -135,7 +157,8 @@ int main(int argc, char **argv)
 {
 	struct policy_firewall *fw = NULL;
 	struct policy_apply_result res;
-	double t0, t_compile[3], t_apply[3], t_nft[3], t_lines[3], t_incr[3], t_full[3], t_read[3];
+	double t0, t_compile[ROUNDS], t_apply[ROUNDS], t_nft[ROUNDS], t_lines[ROUNDS];
+	double t_incr[ROUNDS], t_full[ROUNDS], t_read[ROUNDS], t_elem[ROUNDS];
 	char *text, *lines;
 
 	generate();
@@ -143,14 +166,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot create nftables context\n");
 		return 1;
 	}
-	if (argc == 3 && strcmp(argv[1], "--incr") == 0) {
-		int r = profile_incr(fw, atoi(argv[2]));
+	if (argc == 3 && (strcmp(argv[1], "--incr") == 0 || strcmp(argv[1], "--full") == 0)) {
+		int r = profile(fw, argv[1][2] == 'i', atoi(argv[2]));
 		free(pol.rules);
 		policy_firewall_free(fw);
 		return r;
 	}
-	for (int k = 0; k < 3; k++) {
+	{
+		struct policy_ruleset *rs = compile();
+		policy_ruleset_render(rs, &text);
+		printf("ruleset: %d rules -> %zu lookup(s) in mesh-in, %zu bytes of nft text\n", N_RULES,
+		       rs->chains[POLICY_DIR_IN].n_groups, strlen(text));
+		policy_ruleset_free(rs);
+	}
+	lines = one_rule_per_line();
+	/* Interleaved rounds, so that load from other processes on the machine hits both sides
+	 * alike instead of whichever block of runs it happens to coincide with. */
+	for (int k = 0; k < ROUNDS; k++) {
 		struct policy_ruleset *rs;
+
 		policy_firewall_teardown(fw);
 		t0 = now_ms();
 		rs = compile();
@@ -161,23 +195,13 @@ int main(int argc, char **argv)
 		}
 		t_apply[k] = now_ms() - t0;
 		policy_ruleset_free(rs);
-	}
-	{
-		struct policy_ruleset *rs = compile();
-		policy_ruleset_render(rs, &text);
-		printf("ruleset: %d rules -> %zu lookup(s) in mesh-in, %zu bytes of nft text\n", N_RULES,
-		       rs->chains[POLICY_DIR_IN].n_groups, strlen(text));
-		policy_ruleset_free(rs);
-	}
-	for (int k = 0; k < 3; k++) {
+
 		policy_firewall_teardown(fw);
 		t0 = now_ms();
 		if (nft_file(text) < 0)
 			return 1;
 		t_nft[k] = now_ms() - t0;
-	}
-	lines = one_rule_per_line();
-	for (int k = 0; k < 3; k++) {
+
 		policy_firewall_teardown(fw);
 		t0 = now_ms();
 		if (nft_file(lines) < 0)
@@ -189,7 +213,7 @@ int main(int argc, char **argv)
 	policy_firewall_teardown(fw);
 	struct policy_ruleset *base = compile();
 	policy_firewall_apply(fw, base, &res);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < ROUNDS; k++) {
 		struct nft_table_state *st = NULL;
 		t0 = now_ms();
 		policy_firewall_read(fw, &st);
@@ -216,8 +240,7 @@ int main(int argc, char **argv)
 		policy_ruleset_free(rs);
 	}
 	/* The transaction alone, without compile/diff: what libnftables costs for one element. */
-	double t_elem[3];
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < ROUNDS; k++) {
 		char cmd[256];
 		snprintf(cmd, sizeof cmd, "add element inet plexd in_0 { 10.100.9.9 . tcp . %d : accept }\n", 100 + k);
 		t0 = now_ms();
@@ -228,24 +251,19 @@ int main(int argc, char **argv)
 	policy_ruleset_free(base);
 	policy_firewall_teardown(fw);
 
-	double compile_ms = median3(t_compile[0], t_compile[1], t_compile[2]);
-	double apply_ms = median3(t_apply[0], t_apply[1], t_apply[2]);
-	double nft_ms = median3(t_nft[0], t_nft[1], t_nft[2]);
-	double lines_ms = median3(t_lines[0], t_lines[1], t_lines[2]);
-	double incr_ms = median3(t_incr[0], t_incr[1], t_incr[2]);
-	double full_ms = median3(t_full[0], t_full[1], t_full[2]);
-	double read_ms = median3(t_read[0], t_read[1], t_read[2]);
+	double apply_ms = median(t_apply), nft_ms = median(t_nft), lines_ms = median(t_lines);
+	double incr_ms = median(t_incr), full_ms = median(t_full);
 
-	printf("median of 3 runs, same process, same namespace:\n");
-	printf("  compile only                          %8.1f ms\n", compile_ms);
+	printf("median of %d runs, same process, same namespace (apply / nft -f interleaved):\n", ROUNDS);
+	printf("  compile only                          %8.1f ms\n", median(t_compile));
 	printf("  compile + apply via libnftables       %8.1f ms\n", apply_ms);
 	printf("  nft -f of the same generated ruleset  %8.1f ms   ratio plexd/nft-f  = %.2f (target <= 1.10)\n",
 	       nft_ms, apply_ms / nft_ms);
 	printf("  nft -f, one add rule per rule         %8.1f ms   ratio plexd/per-line = %.3f\n",
 	       lines_ms, apply_ms / lines_ms);
-	printf("  read-back of the installed table      %8.1f ms\n", read_ms);
+	printf("  read-back of the installed table      %8.1f ms\n", median(t_read));
 	printf("  one-rule change, incremental (e2e)    %8.1f ms   (target <= 10 ms)\n", incr_ms);
-	printf("  (of which libnftables element txn     %8.1f ms)\n", median3(t_elem[0], t_elem[1], t_elem[2]));
+	printf("  (of which libnftables element txn     %8.1f ms)\n", median(t_elem));
 	printf("  one-rule change, full atomic replace  %8.1f ms   ratio incremental/full = %.2f\n",
 	       full_ms, incr_ms / full_ms);
 	free(text);
