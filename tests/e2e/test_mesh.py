@@ -186,6 +186,9 @@ def test_mesh_key_rotation_keeps_mesh_working(lab):
 def test_restart_keeps_identity_and_stop_tears_down(lab):
     (a,) = start(lab, "a")
     ident = a.identity()
+    # identity.json is written first (§2.3 multi-file rule), the peer cache right after it.
+    wait_until(lambda: os.path.exists(os.path.join(a.data_dir, "cache/peers.json")), 10,
+               what="peer cache")
     for name in ("identity.json", "private_key", "node_secret_key", "node_token",
                  "signing_keys.json", "cache/peers.json"):
         st = os.stat(os.path.join(a.data_dir, name))

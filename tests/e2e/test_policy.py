@@ -102,7 +102,7 @@ def test_allow_one_port_one_direction(lab):
                what="a and b see each other")
     serve(lab, b, 8080, 22)
     serve(lab, a, 8080)
-    wait_until(lambda: connect(a, b.mesh_ip, 8080), 15, interval=0.2, what="a -> b:8080")
+    wait_until(lambda: connect(a, b.mesh_ip, 8080), 30, interval=0.2, what="a -> b:8080")
     assert not connect(a, b.mesh_ip, 22), "port 22 must be blocked"
     assert not connect(b, a.mesh_ip, 8080), "b must not open connections to a"
     # ICMP echo between visible peers is always allowed (agent.md §5.5 rule 5).
@@ -132,7 +132,7 @@ def test_deny_before_allow_and_invalid_rules(lab):
             {"src": a.node_id, "dst": b.node_id, "action": "allow"}]},
     ])
     serve(lab, b, 22, 8080)
-    wait_until(lambda: connect(a, b.mesh_ip, 8080), 15, interval=0.2, what="a -> b:8080")
+    wait_until(lambda: connect(a, b.mesh_ip, 8080), 30, interval=0.2, what="a -> b:8080")
     assert not connect(a, b.mesh_ip, 22), "the earlier deny must win over the later allow"
 
     # plexcp refuses structurally invalid rules itself (unknown protocol, port without
@@ -150,7 +150,7 @@ def test_policy_change_applies_within_a_second(lab):
                what="connected")
     set_policies(lab, allow_8080(a, b))
     serve(lab, b, 8080, 9090)
-    wait_until(lambda: connect(a, b.mesh_ip, 8080), 15, interval=0.2, what="a -> b:8080")
+    wait_until(lambda: connect(a, b.mesh_ip, 8080), 30, interval=0.2, what="a -> b:8080")
     assert not connect(a, b.mesh_ip, 9090)
 
     policies = allow_8080(a, b)
