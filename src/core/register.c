@@ -14,6 +14,7 @@
 #include "core/identity.h"
 #include "core/register.h"
 #include "core/token.h"
+#include "core/token-metadata.h"
 #include "crypto/crypto.h"
 #include "shared/backoff.h"
 #include "shared/encoding.h"
@@ -37,6 +38,7 @@ struct registration {
 	int lock_fd;
 	sd_event_source *timer;
 	struct http_request *request;
+	struct metadata_fetch *metadata; /* cloud metadata source in flight (§4.2 source 4) */
 	struct backoff backoff;
 	usec_t started;      /* CLOCK_MONOTONIC, for the join retry budget */
 	usec_t last_warning; /* "waiting for bootstrap token" at most once a minute */
@@ -105,18 +107,39 @@ static int take_lock(struct registration *reg)
 	return 1;
 }
 
+/* The metadata source is consulted only when the synchronous ones gave nothing, and never
+ * for re-authentication (decision 12: a new token, not the one this node already used). */
+static bool metadata_enabled(const struct registration *reg)
+{
+	return reg->config->token.metadata && !reg->replace;
+}
+
 static const char *sources_checked(const struct registration *reg, char *buf, size_t size)
 {
+	char md[256] = "";
+
+	if (metadata_enabled(reg))
+		snprintf(md, sizeof md, ", metadata %s provider=%s", reg->config->token.metadata_path,
+			 config_metadata_provider_to_string(reg->config->token.metadata_provider));
 	snprintf(buf, size, "file %s, environment %s%s%s", reg->token_file, reg->config->token.env,
-		 reg->join && isatty(STDIN_FILENO) ? ", prompt" : "",
-		 reg->config->token.metadata ? ", metadata (not supported in this build)" : "");
+		 reg->join && isatty(STDIN_FILENO) ? ", prompt" : "", md);
 	return buf;
+}
+
+/* The CP refused this exact token before (up): wait for a different one. */
+static bool token_was_rejected(const struct registration *reg, const char *token)
+{
+	uint8_t h[SHA256_LEN];
+
+	if (!reg->has_rejected)
+		return false;
+	sha256_buf(token, strlen(token), h);
+	return crypto_memeq(h, reg->rejected_token_hash, sizeof h);
 }
 
 /* Resolves the token from the sources in order. 1 found, 0 none, negative on a bad source. */
 static int resolve_token(struct registration *reg)
 {
-	uint8_t h[SHA256_LEN];
 	int r;
 
 	reg->token = mfree(reg->token);
@@ -147,10 +170,7 @@ static int resolve_token(struct registration *reg)
 	}
 	if (!reg->token)
 		return 0;
-
-	sha256_buf(reg->token, strlen(reg->token), h);
-	if (reg->has_rejected && crypto_memeq(h, reg->rejected_token_hash, sizeof h)) {
-		/* The CP refused this exact token before; wait for a different one. */
+	if (token_was_rejected(reg, reg->token)) {
 		reg->token = mfree(reg->token);
 		return 0;
 	}
@@ -361,10 +381,60 @@ static void on_registered(const struct api_result *res, struct cp_register_respo
 	(void)arm_timer(reg, delay);
 }
 
+static void no_token(struct registration *reg, int r);
+
+static void on_metadata(int r, char *token, enum metadata_provider used, void *userdata)
+{
+	struct registration *reg = userdata;
+
+	reg->metadata = metadata_fetch_free(reg->metadata);
+	if (r == 0 && token_was_rejected(reg, token))
+		r = -ENOENT;
+	if (r < 0) {
+		erase_and_free(token);
+		log_debug("no bootstrap token from cloud metadata", "provider=%s",
+			  used < _METADATA_PROVIDER_MAX ? metadata_provider_to_string(used) : "none");
+		no_token(reg, 0);
+		return;
+	}
+	log_info("bootstrap token found in cloud metadata", "provider=%s",
+		 metadata_provider_to_string(used));
+	reg->token = token;
+	reg->token_source = TOKEN_SOURCE_METADATA;
+	/* Back through the step: it re-takes the lock and re-checks the identity first. */
+	registration_step(reg);
+}
+
+/* The last source, asynchronous: HTTP with per-request timeouts that can add up to several
+ * seconds. The lock is released meanwhile (as while waiting) so `plexd join` is not held up. */
+static int start_metadata(struct registration *reg)
+{
+	const struct config *c = reg->config;
+	struct metadata_fetch_params p = {
+		.path = c->token.metadata_path,
+		.timeout = (usec_t)c->token.metadata_timeout / 1000,
+		.done = on_metadata,
+		.userdata = reg,
+	};
+	int r;
+
+	metadata_provider_from_config(c->token.metadata_provider, &p.auto_detect, &p.provider);
+	if (reg->lock_fd >= 0) {
+		(void)flock(reg->lock_fd, LOCK_UN);
+		reg->lock_fd = safe_close(reg->lock_fd);
+	}
+	log_debug("asking cloud metadata for a bootstrap token", "provider=%s path=%s",
+		  config_metadata_provider_to_string(c->token.metadata_provider),
+		  c->token.metadata_path);
+	r = metadata_fetch_start(reg->event, &p, &reg->metadata);
+	if (r < 0)
+		return log_debug_errno(r, "cannot query cloud metadata", "err=%m");
+	return 0;
+}
+
 static void registration_step(struct registration *reg)
 {
 	struct identity *id = NULL;
-	char sources[512];
 	int r;
 
 	r = take_lock(reg);
@@ -399,6 +469,20 @@ static void registration_step(struct registration *reg)
 			finish(reg, r, NULL, NULL);
 		return;
 	}
+	if (r == 0 && metadata_enabled(reg)) {
+		r = start_metadata(reg);
+		if (r >= 0)
+			return;
+		r = 0; /* the source is unavailable, like any other metadata failure */
+	}
+	no_token(reg, r);
+}
+
+/* No token from any source (r == 0) or a bad source (r < 0): join gives up, up waits. */
+static void no_token(struct registration *reg, int r)
+{
+	char sources[768];
+
 	if (reg->join || reg->replace) {
 		if (reg->replace) {
 			finish(reg, -ENOENT, NULL, NULL);
@@ -463,6 +547,7 @@ struct registration *registration_free(struct registration *reg)
 		return NULL;
 	if (reg->request)
 		http_request_cancel(reg->request);
+	metadata_fetch_free(reg->metadata);
 	sd_event_source_disable_unref(reg->timer);
 	if (reg->lock_fd >= 0) {
 		(void)flock(reg->lock_fd, LOCK_UN);

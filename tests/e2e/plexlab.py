@@ -63,6 +63,9 @@ class Node:
         self.data_dir = os.path.join(self.dir, "data")
         self.token_file = os.path.join(self.dir, "bootstrap-token")
         self.extra_config = ""
+        # Further keys of the `token:` block (e.g. {"metadata": "true"}), rendered below
+        # `file:` so tests need not repeat the block in extra_config (duplicate keys).
+        self.token_options = {}
         # Duration string for reconcile.interval (tests that must not be disturbed
         # by periodic reconciles raise it; 5s is plexd's minimum).
         self.reconcile_interval = "5s"
@@ -70,6 +73,7 @@ class Node:
     # --- configuration -------------------------------------------------------------------
     def write_config(self, extra=""):
         os.makedirs(self.dir, exist_ok=True)
+        token_options = "".join(f"  {k}: {v}\n" for k, v in self.token_options.items())
         cfg = f"""api: http://{self.lab.hub_addr}:{self.lab.cp_port}
 log_level: debug
 data_dir: {self.data_dir}
@@ -78,7 +82,7 @@ api_client:
   allow_insecure_http: true
 token:
   file: {self.token_file}
-mesh:
+{token_options}mesh:
   interface: {self.ifname}
   listen_port: 51820
   backend: userspace
