@@ -5,11 +5,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "shared/macro.h"
+#include "shared/random-util.h"
 
 static void evp_pkey_freep(EVP_PKEY **p)
 {
@@ -24,30 +24,12 @@ static void evp_cipher_ctx_freep(EVP_CIPHER_CTX **p)
 	EVP_CIPHER_CTX_free(*p);
 }
 
-/* getrandom() may return short reads for large requests or be interrupted; loop until done. */
-static int crypto_random(void *buf, size_t n)
-{
-	uint8_t *p = buf;
-
-	while (n > 0) {
-		ssize_t k = getrandom(p, n, 0);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 int wg_key_generate(uint8_t priv[WG_KEY_LEN])
 {
 	uint8_t k[WG_KEY_LEN];
 	int r;
 
-	r = crypto_random(k, sizeof(k));
+	r = random_bytes(k, sizeof(k));
 	if (r < 0)
 		return r;
 	/* RFC 7748 clamping, as wg(8) does, so the stored key is the one actually used. */
@@ -87,7 +69,7 @@ int ed25519_generate(uint8_t seed[ED25519_KEY_LEN], uint8_t pub[ED25519_KEY_LEN]
 	uint8_t s[ED25519_KEY_LEN];
 	int r;
 
-	r = crypto_random(s, sizeof(s));
+	r = random_bytes(s, sizeof(s));
 	if (r < 0)
 		goto out;
 	r = ed25519_public_from_seed(s, pub);
