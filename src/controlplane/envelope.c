@@ -26,17 +26,6 @@ static size_t skip_ws(const char *d, size_t len, size_t pos)
 	return pos;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at d[pos]; -1 when absent or malformed. */
 static int32_t read_hex4(const char *d, size_t len, size_t pos)
 {
@@ -45,7 +34,7 @@ static int32_t read_hex4(const char *d, size_t len, size_t pos)
 	if (len < 4 || pos > len - 4)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
-		int h = hex_value(d[pos + i]);
+		int h = hex_digit_value(d[pos + i]);
 		if (h < 0)
 			return -1;
 		v = (v << 4) | h;

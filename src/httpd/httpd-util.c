@@ -8,17 +8,7 @@
 #include <zlib.h>
 
 #include "httpd/httpd-util.h"
-
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "shared/encoding.h"
 
 int httpd_percent_decode(const char *s, size_t len, bool plus_space, char **ret)
 {
@@ -33,8 +23,8 @@ int httpd_percent_decode(const char *s, size_t len, bool plus_space, char **ret)
 			int hi, lo;
 			if (i + 2 >= len)
 				return -EINVAL;
-			hi = unhex(s[i + 1]);
-			lo = unhex(s[i + 2]);
+			hi = hex_digit_value(s[i + 1]);
+			lo = hex_digit_value(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (char)(hi << 4 | lo);

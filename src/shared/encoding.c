@@ -232,7 +232,7 @@ int hex_encode(const void *data, size_t len, char **ret)
 	return 0;
 }
 
-static int hex_value(char c)
+int hex_digit_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -248,7 +248,7 @@ static int hex_decode_into(const char *s, size_t len, uint8_t *out)
 	if (len % 2 != 0)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
+		int hi = hex_digit_value(s[i]), lo = hex_digit_value(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		out[i / 2] = (uint8_t)(hi << 4 | lo);
@@ -281,7 +281,7 @@ int hex_decode_exact(const char *s, size_t len, uint8_t *out, size_t n)
 		return -EINVAL;
 	/* Validate before writing so that out is untouched on failure. */
 	for (size_t i = 0; i < len; i++)
-		if (hex_value(s[i]) < 0)
+		if (hex_digit_value(s[i]) < 0)
 			return -EINVAL;
 	return hex_decode_into(s, len, out);
 }

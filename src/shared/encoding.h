@@ -21,6 +21,9 @@ int base64url_encode(const void *data, size_t len, char **ret);
 /* Unpadded base64url; rejects '=' and characters outside the URL-safe alphabet. */
 int base64url_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len);
 
+/* Value of one hex digit of either case, or -1. */
+int hex_digit_value(char c);
+
 /* Lowercase hex into out (2*len+1 bytes). */
 void hex_encode_to(const void *data, size_t len, char *out);
 int hex_encode(const void *data, size_t len, char **ret);

@@ -205,6 +205,15 @@ static void test_hex(void **state)
 	assert_int_equal(hex_decode_exact("deadbeeg", 8, out, 4), -EINVAL);
 	assert_int_equal(out[0], 0x55);
 	assert_int_equal(hex_decode_exact("deadbe", 6, out, 4), -EINVAL);
+
+	/* Every byte value: exactly 0-9, a-f and A-F are digits (the neighbours '/', ':', '@',
+	 * 'G', '`', 'g' and bytes >= 0x80 are not). */
+	for (int c = 0; c < 256; c++) {
+		int want = c >= '0' && c <= '9' ? c - '0' :
+			   c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			   c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		assert_int_equal(hex_digit_value((char)c), want);
+	}
 }
 
 /* Round trip of every length 0..64 through all three codecs. */
