@@ -11,6 +11,7 @@
 #include "crypto/signing-keys.h"
 #include "shared/encoding.h"
 #include "shared/macro.h"
+#include "shared/wire.h"
 
 /* ---- JSON scanner ------------------------------------------------------------------------ */
 
@@ -638,32 +639,6 @@ int envelope_canonical_payload(const char *p, size_t len, char **ret, size_t *re
 	return 0;
 }
 
-bool envelope_header_safe(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == '<' || c == '>' ||
-		    c == '&')
-			return false;
-	}
-	return true;
-}
-
-bool envelope_id_valid(const char *s, size_t len)
-{
-	if (len < 1 || len > 128)
-		return false;
-	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '_' || c == '~'))
-			return false;
-	}
-	return true;
-}
-
 /* SI from already checked header-safe values and a canonical TIME string. */
 static int build_si(const char *event_type, const char *event_id, const char *time,
 		    const char *nonce, const char *payload, size_t payload_len, char **ret,
@@ -705,9 +680,9 @@ int envelope_signing_input(const char *event_type, const char *event_id, const c
 
 	if (!event_type || !event_id || !nonce || !issued_at)
 		return -EINVAL;
-	if (!envelope_header_safe(event_type, strlen(event_type)) ||
-	    !envelope_header_safe(event_id, strlen(event_id)) ||
-	    !envelope_header_safe(nonce, strlen(nonce)))
+	if (!header_safe(event_type, strlen(event_type)) ||
+	    !header_safe(event_id, strlen(event_id)) ||
+	    !header_safe(nonce, strlen(nonce)))
 		return -EINVAL;
 	r = rfc3339_canonicalize(issued_at, strlen(issued_at), time, sizeof(time));
 	if (r < 0)
@@ -870,11 +845,11 @@ int envelope_verify(const char *data, size_t len, const struct signing_keys *key
 
 	/* 3. Header-safe strings, event_id in id format. event_type and nonce beyond their
 	 * §6.1 length limits count as not header-safe. */
-	if (et_len > ENVELOPE_EVENT_TYPE_MAX || !envelope_header_safe(et, et_len) ||
-	    !envelope_header_safe(id, id_len) || nonce_len > ENVELOPE_NONCE_MAX ||
-	    !envelope_header_safe(nonce, nonce_len))
+	if (et_len > ENVELOPE_EVENT_TYPE_MAX || !header_safe(et, et_len) ||
+	    !header_safe(id, id_len) || nonce_len > ENVELOPE_NONCE_MAX ||
+	    !header_safe(nonce, nonce_len))
 		REJECT(ENVELOPE_REJECT_NOT_HEADER_SAFE);
-	if (!envelope_id_valid(id, id_len))
+	if (!id_is_valid_n(id, id_len))
 		REJECT(ENVELOPE_REJECT_BAD_ID);
 	memcpy(e.event_type, et, et_len + 1);
 	memcpy(e.event_id, id, id_len + 1);

@@ -97,10 +97,6 @@ struct envelope {
 	bool by_previous_key;
 };
 
-/* Header-safe string of §6.1: every byte in 0x20–0x7E and none of " \ < > &. */
-bool envelope_header_safe(const char *s, size_t len);
-/* The id format of §1.2. */
-bool envelope_id_valid(const char *s, size_t len);
 
 /* Verifies data exactly as §6.4 steps 1–9 (and records the nonce on success). 0 with *ret
  * filled; -EBADMSG with *ret_reason set when the envelope is rejected, and then only

@@ -10,6 +10,7 @@
 #include "shared/encoding.h"
 #include "shared/json-util.h"
 #include "shared/macro.h"
+#include "shared/wire.h"
 
 #define JWT_HEADER  "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}"
 #define HOOK_PREFIX "hooks/"
@@ -46,20 +47,6 @@ struct jwt_session *jwt_session_free(struct jwt_session *s)
 	free(s->actions);
 	free(s);
 	return NULL;
-}
-
-/* The id format of control-plane-api.md §1.2. */
-static bool id_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 128 || streq(s, ".") || streq(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_' || *s == '~'))
-			return false;
-	return true;
 }
 
 /* base64url segment -> JSON object; duplicate members are refused. */
@@ -109,7 +96,7 @@ static int parse_claims(json_t *c, struct jwt_session **ret)
 	    (r = dup_string(c, "node_id", true, &s->node_id)) < 0 ||
 	    (r = dup_string(c, "session_id", true, &s->session_id)) < 0)
 		return r;
-	if (isempty(s->sub) || !id_valid(s->node_id) || !id_valid(s->session_id))
+	if (isempty(s->sub) || !id_is_valid(s->node_id) || !id_is_valid(s->session_id))
 		return -EINVAL;
 
 	/* §1.1: null reads as an empty list, which allows nothing. */

@@ -34,6 +34,21 @@ static void test_id(void **state)
 	assert_true(id_is_valid(max));
 	assert_false(id_is_valid(over));
 	assert_false(id_is_valid(NULL));
+
+	/* Length-taking form: the same table, then bytes that are not NUL-terminated. */
+	for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+		assert_true(id_is_valid_n(ok[i], strlen(ok[i])));
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		assert_false(id_is_valid_n(bad[i], strlen(bad[i])));
+	assert_true(id_is_valid_n(over, 128));
+	assert_false(id_is_valid_n(over, 129));
+	assert_true(id_is_valid_n("..x", 3));
+	assert_false(id_is_valid_n("..x", 2)); /* ".." as a prefix of a longer buffer */
+	assert_false(id_is_valid_n(".x", 1));
+	assert_true(id_is_valid_n("ab/c", 2));
+	assert_false(id_is_valid_n("ab\0c", 5));
+	assert_false(id_is_valid_n("a\0", 2)); /* NUL within the length */
+	assert_false(id_is_valid_n(NULL, 0));
 }
 
 static void test_header_safe(void **state)

@@ -10,12 +10,13 @@
 
 bool id_is_valid(const char *s)
 {
-	size_t n;
+	return s && id_is_valid_n(s, strlen(s));
+}
 
-	if (!s)
-		return false;
-	n = strlen(s);
-	if (n < 1 || n > 128 || streq(s, ".") || streq(s, ".."))
+bool id_is_valid_n(const char *s, size_t n)
+{
+	if (!s || n < 1 || n > 128 || (n == 1 && s[0] == '.') ||
+	    (n == 2 && s[0] == '.' && s[1] == '.'))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];

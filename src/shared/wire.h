@@ -8,6 +8,8 @@
 
 /* 1–128 chars of A-Z a-z 0-9 - . _ ~, never "." or "..". */
 bool id_is_valid(const char *s);
+/* The same for s[0..n) (received bytes, not NUL-terminated; a NUL inside is refused). */
+bool id_is_valid_n(const char *s, size_t n);
 /* Every char in 0x20–0x7E, none of " \ < > & (§6.1). */
 bool header_safe(const char *s, size_t len);
 

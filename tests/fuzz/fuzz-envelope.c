@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "crypto/signing-keys.h"
 #include "shared/macro.h"
+#include "shared/wire.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -137,9 +138,9 @@ static int verify(const char *s, size_t size, struct nonce_store *ns, struct env
 	if (r == -EBADMSG)
 		CHECK((unsigned)*reason < _ENVELOPE_REJECT_MAX && envelope_reject_to_string(*reason));
 	if (r == 0) {
-		CHECK(envelope_header_safe(e->event_type, strlen(e->event_type)));
-		CHECK(envelope_id_valid(e->event_id, strlen(e->event_id)));
-		CHECK(envelope_header_safe(e->nonce, strlen(e->nonce)));
+		CHECK(header_safe(e->event_type, strlen(e->event_type)));
+		CHECK(id_is_valid_n(e->event_id, strlen(e->event_id)));
+		CHECK(header_safe(e->nonce, strlen(e->nonce)));
 		CHECK(!e->payload || (e->payload >= s && (size_t)(e->payload - s) + e->payload_len <= size));
 		CHECK(nonce_store_contains(ns, e->nonce));
 	}
