@@ -1023,7 +1023,7 @@ static unsigned line_of(const struct field *tab, size_t n, const unsigned *lines
 static void entry_check_ranges(struct load_ctx *ctx, const struct field *tab, size_t n, const void *e,
 			       const unsigned *lines, const char *epath)
 {
-	char prob[256], path[512];
+	char prob[256], path[1024];
 
 	for (size_t i = 0; i < n; i++) {
 		if (!lines[i])
