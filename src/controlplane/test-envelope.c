@@ -17,6 +17,7 @@
 #include "crypto/signing-keys.h"
 #include "shared/encoding.h"
 #include "shared/macro.h"
+#include "shared/wire.h"
 
 /* Verbatim from control-plane-api.md §6.7 and §5.2. */
 static const char VECTOR1_ENVELOPE[] =
@@ -873,20 +874,20 @@ static void test_unescape(void **state)
 
 static void test_header_safe_and_id(void **state)
 {
-	assert_true(envelope_header_safe("abc ~!#$%'()*+,-./:;=?@[]^_`{|}", 31));
-	assert_false(envelope_header_safe("a\"", 2));
-	assert_false(envelope_header_safe("a\\", 2));
-	assert_false(envelope_header_safe("<", 1));
-	assert_false(envelope_header_safe(">", 1));
-	assert_false(envelope_header_safe("&", 1));
-	assert_false(envelope_header_safe("\x7f", 1));
-	assert_false(envelope_header_safe("\x1f", 1));
-	assert_true(envelope_id_valid("n_abc-1.2~X", 11));
-	assert_true(envelope_id_valid("...", 3));
-	assert_false(envelope_id_valid(".", 1));
-	assert_false(envelope_id_valid("..", 2));
-	assert_false(envelope_id_valid("", 0));
-	assert_false(envelope_id_valid("a+b", 3));
+	assert_true(header_safe("abc ~!#$%'()*+,-./:;=?@[]^_`{|}", 31));
+	assert_false(header_safe("a\"", 2));
+	assert_false(header_safe("a\\", 2));
+	assert_false(header_safe("<", 1));
+	assert_false(header_safe(">", 1));
+	assert_false(header_safe("&", 1));
+	assert_false(header_safe("\x7f", 1));
+	assert_false(header_safe("\x1f", 1));
+	assert_true(id_is_valid_n("n_abc-1.2~X", 11));
+	assert_true(id_is_valid_n("...", 3));
+	assert_false(id_is_valid_n(".", 1));
+	assert_false(id_is_valid_n("..", 2));
+	assert_false(id_is_valid_n("", 0));
+	assert_false(id_is_valid_n("a+b", 3));
 	/* SI refuses non-header-safe values rather than mis-encoding them. */
 	char *si = NULL;
 	size_t n;
