@@ -102,9 +102,10 @@ int agent_cli_join(const struct config *c, const char *token_file)
 			printf("already registered\n");
 		ret = EXIT_OK;
 	} else if (j.result == -ENOENT)
-		fprintf(stderr, "plexd join: no bootstrap token found (file %s, environment %s%s)\n",
+		fprintf(stderr, "plexd join: no bootstrap token found (file %s, environment %s%s%s)\n",
 			token_file ? token_file : c->token.file, c->token.env,
-			isatty(STDIN_FILENO) ? ", prompt" : "");
+			isatty(STDIN_FILENO) ? ", prompt" : "",
+			c->token.metadata ? ", cloud metadata" : "");
 	else if (j.result == -EPERM)
 		fprintf(stderr, "plexd join: the control plane rejected the bootstrap token\n");
 	else if (j.result == -ETIMEDOUT)
