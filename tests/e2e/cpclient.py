@@ -1,7 +1,8 @@
 """Client-side helpers for the plexcp integration tests and benchmark: a process wrapper for
 `plexcp serve`, a small HTTP client, an incremental SSE parser (chunked transfer decoding
-included) and an independent verifier of signed event envelopes written from the text of
-control-plane-api.md §6.3/§6.4 (it shares no code with plexcp or plexd)."""
+included) and an independent §6.3 canonicaliser, verifier (§6.4) and signer (§6.5) of event envelopes
+written from the text of control-plane-api.md (it shares no code with plexcp or plexd). The
+signer half serves fakecp.py, which plays the control plane towards plexd."""
 
 import base64
 import gzip
@@ -17,7 +18,7 @@ import time
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -121,8 +122,11 @@ def top_level_members(data):
 
 
 def payload_canon(p):
-    """PAYLOAD(p) of §6.3: one left-to-right pass over the received bytes."""
-    p = bytes(p)
+    """PAYLOAD(p) of §6.3: one left-to-right pass over the received bytes (str is encoded;
+    None stands for an absent payload member and gives b"null")."""
+    if p is None:
+        return b"null"
+    p = p.encode() if isinstance(p, str) else bytes(p)
     json.loads(p)  # p MUST be a complete valid JSON value
     out = bytearray()
     i, n, instr = 0, len(p), False
@@ -168,8 +172,11 @@ _TIME_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):(
                       r"(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
 
 
-def time_canon(t):
-    """TIME(t) of §6.3 (raises EnvelopeError for an invalid or unset value)."""
+def time_canon(t, allow_unset=False):
+    """TIME(t) of §6.3 for a str or bytes timestamp. Raises EnvelopeError for an invalid value,
+    and for the unset value unless allow_unset (a signer may have to produce one on purpose)."""
+    if isinstance(t, (bytes, bytearray)):
+        t = bytes(t).decode()
     m = _TIME_RE.fullmatch(t)
     if not m:
         raise EnvelopeError(f"bad timestamp {t!r}")
@@ -187,7 +194,7 @@ def time_canon(t):
             zone = "Z"
     frac = (m.group(7) or "")[:9].rstrip("0")
     out = t[:19] + ("." + frac if frac else "") + zone
-    if out == "0001-01-01T00:00:00Z":
+    if out == "0001-01-01T00:00:00Z" and not allow_unset:
         raise EnvelopeError("unset issued_at")
     return out
 
@@ -200,8 +207,21 @@ def _header_safe(v):
 _ID_RE = re.compile(r"[A-Za-z0-9._~-]{1,128}", re.ASCII)
 
 
+def si_build(event_type, event_id, issued_at, nonce, payload):
+    """SI of §6.3 from the envelope values; payload: the exact payload bytes, None when the
+    member is absent. Only header-safety is checked, so that a test can sign envelopes that a
+    receiver must reject for another reason (an event_id that is no id, an unset issued_at)."""
+    for name, v in (("event_type", event_type), ("event_id", event_id), ("nonce", nonce)):
+        if not _header_safe(v):
+            raise EnvelopeError(f"{name} not header-safe: {v!r}")
+    return (b'{"event_type":"' + event_type.encode() + b'","event_id":"' + event_id.encode() +
+            b'","issued_at":"' + time_canon(issued_at, allow_unset=True).encode() +
+            b'","nonce":"' + nonce.encode() + b'","payload":' + payload_canon(payload) + b"}")
+
+
 def signing_input(data):
-    """Builds SI (§6.3) from the received envelope text; returns (SI, members dict)."""
+    """Builds SI (§6.3) from the received envelope text, refusing what §6.4 refuses before the
+    signature check; returns (SI, members dict)."""
     raw = top_level_members(data)
     vals = {}
     for name in ("event_type", "event_id", "nonce", "issued_at", "signature"):
@@ -216,10 +236,9 @@ def signing_input(data):
             raise EnvelopeError(f"{name} not header-safe")
     if not _ID_RE.fullmatch(vals["event_id"]) or vals["event_id"] in (".", ".."):
         raise EnvelopeError("event_id not an id")
-    payload = payload_canon(raw["payload"]) if "payload" in raw else b"null"
-    si = (b'{"event_type":"' + vals["event_type"].encode() + b'","event_id":"' +
-          vals["event_id"].encode() + b'","issued_at":"' + time_canon(vals["issued_at"]).encode() +
-          b'","nonce":"' + vals["nonce"].encode() + b'","payload":' + payload + b"}")
+    time_canon(vals["issued_at"])  # refuses the unset value, which si_build lets through
+    si = si_build(vals["event_type"], vals["event_id"], vals["issued_at"], vals["nonce"],
+                  raw.get("payload"))
     return si, vals
 
 
@@ -247,6 +266,27 @@ def verifies(data, key32):
         return True
     except (EnvelopeError, InvalidSignature, ValueError):
         return False
+
+
+def ed25519_private_key(seed_or_key):
+    """An Ed25519 private key from a 32-byte seed (bytes or hex) or a key object."""
+    if isinstance(seed_or_key, Ed25519PrivateKey):
+        return seed_or_key
+    if isinstance(seed_or_key, str):
+        seed_or_key = bytes.fromhex(seed_or_key)
+    return Ed25519PrivateKey.from_private_bytes(seed_or_key)
+
+
+def public_key_b64(priv):
+    """key32 (base64) of the public half of a seed or private key."""
+    raw = ed25519_private_key(priv).public_key().public_bytes(serialization.Encoding.Raw,
+                                                              serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def sign_si(priv, si):
+    """The §6.5 signature text over SI: standard base64 of the 64-byte Ed25519 signature."""
+    return base64.b64encode(ed25519_private_key(priv).sign(si)).decode()
 
 
 # ---------------------------------------------------------------------------------------------

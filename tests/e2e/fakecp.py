@@ -9,8 +9,9 @@ Two halves in one file:
   (POST /_test/drop_streams) and reads counters and recorded drift/acks (GET /_test/info).
   It never signs anything: the test builds every envelope itself, so it controls signing
   exactly (forgeries, replays, ...).
-* The test side: an independent §6.3/§6.5 signer and verifier (Ed25519 from `cryptography`),
-  SSE framing helpers, and FakeCP, which starts the server in a plexlab Lab and talks to it.
+* The test side: envelope building (§6.5) over cpclient.py's independent §6.3 canonicaliser
+  and Ed25519 signer, SSE framing helpers, and FakeCP, which starts the server in a plexlab
+  Lab and talks to it.
 
 Standard library plus python3-cryptography only; run with /usr/bin/python3.
 """
@@ -29,68 +30,20 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Run as a script, sys.path[0] is this directory, so cpclient imports there too.
+from cpclient import public_key_b64, si_build, sign_si, time_canon
+
 # ================================================================================================
-# Signing (§6.3, §6.5) — implemented from the spec text, independent of plexd and plexcp.
+# Signing (§6.5): envelopes built over cpclient's §6.3 canonicalisation and Ed25519 signer,
+# which are written from the spec text, independent of plexd and plexcp.
 # ================================================================================================
-
-_TIME_RE = re.compile(rb"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-                      rb"(Z|[+-]\d{2}:\d{2})$")
-
-
-def _days_in_month(y, m):
-    if m == 2:
-        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
-    return 30 if m in (4, 6, 9, 11) else 31
-
-
-def canonical_time(t):
-    """TIME(t) of §6.3. t: str or bytes. Raises ValueError when t must be rejected."""
-    if isinstance(t, str):
-        t = t.encode()
-    m = _TIME_RE.match(t)
-    if not m:
-        raise ValueError(f"issued_at not in timestamp form: {t!r}")
-    y, mo, d, hh, mi, ss = (int(x) for x in m.groups()[:6])
-    frac, zone = m.group(7), m.group(8)
-    if not (1 <= mo <= 12 and 1 <= d <= _days_in_month(y, mo) and hh <= 23 and mi <= 59
-            and ss <= 59):
-        raise ValueError(f"issued_at out of range: {t!r}")
-    out = t[:19]
-    if frac:
-        frac = frac[:9].rstrip(b"0")
-        if frac:
-            out += b"." + frac
-    if zone in (b"Z", b"+00:00", b"-00:00"):
-        out += b"Z"
-    else:
-        if int(zone[1:3]) > 23 or int(zone[4:6]) > 59:
-            raise ValueError(f"issued_at offset out of range: {t!r}")
-        out += zone
-    return out.decode()
-
-
-def parse_time(t):
-    """A timestamp string → aware datetime (fraction cut to microseconds)."""
-    canon = canonical_time(t)
-    m = _TIME_RE.match(canon.encode())
-    frac = (m.group(7) or b"").decode()
-    base = datetime.datetime.strptime(canon[:19], "%Y-%m-%dT%H:%M:%S")
-    base = base.replace(microsecond=int((frac + "000000")[:6]))
-    zone = m.group(8).decode()
-    if zone == "Z":
-        tz = datetime.timezone.utc
-    else:
-        sign = 1 if zone[0] == "+" else -1
-        tz = datetime.timezone(sign * datetime.timedelta(hours=int(zone[1:3]),
-                                                         minutes=int(zone[4:6])))
-    return base.replace(tzinfo=tz)
 
 
 def format_time(dt):
     """Aware datetime → canonical UTC timestamp with millisecond precision (§6.1 recommends)."""
     dt = dt.astimezone(datetime.timezone.utc)
     s = dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{dt.microsecond // 1000:03d}Z"
-    return canonical_time(s)
+    return time_canon(s)
 
 
 def now_time(offset_seconds=0.0):
@@ -98,97 +51,9 @@ def now_time(offset_seconds=0.0):
                        + datetime.timedelta(seconds=offset_seconds))
 
 
-_WS = b" \t\n\r"
-
-
-def canonical_payload(p):
-    """PAYLOAD(p) of §6.3 over the exact payload bytes (None = member absent → b"null").
-
-    Only whitespace outside strings is removed and <, >, &, U+2028, U+2029 inside strings are
-    escaped; everything else, escapes included, is copied byte for byte."""
-    if p is None:
-        return b"null"
-    if isinstance(p, str):
-        p = p.encode()
-    json.loads(p)  # must be one complete, valid JSON value (raises otherwise)
-    out = bytearray()
-    i, n, in_str = 0, len(p), False
-    while i < n:
-        c = p[i]
-        if not in_str:
-            if c in _WS:
-                pass
-            else:
-                out.append(c)
-                if c == 0x22:
-                    in_str = True
-            i += 1
-            continue
-        if c == 0x5C:  # backslash: copy it and the escaped byte unchanged
-            out += p[i:i + 2]
-            i += 2
-            continue
-        if c == 0x22:
-            in_str = False
-            out.append(c)
-        elif c == 0x3C:
-            out += b"\\u003c"
-        elif c == 0x3E:
-            out += b"\\u003e"
-        elif c == 0x26:
-            out += b"\\u0026"
-        elif p[i:i + 3] == b"\xe2\x80\xa8":
-            out += b"\\u2028"
-            i += 3
-            continue
-        elif p[i:i + 3] == b"\xe2\x80\xa9":
-            out += b"\\u2029"
-            i += 3
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return bytes(out)
-
-
-def _header_safe(v):
-    return (isinstance(v, str) and len(v) > 0
-            and all(0x20 <= ord(ch) <= 0x7E and ch not in '"\\<>&' for ch in v))
-
-
-def signing_input(event_type, event_id, issued_at, nonce, payload_bytes):
-    """SI of §6.3 from the envelope values and the raw payload bytes."""
-    for name, v in (("event_type", event_type), ("event_id", event_id), ("nonce", nonce)):
-        if not _header_safe(v):
-            raise ValueError(f"{name} is not header-safe: {v!r}")
-    return (b'{"event_type":"' + event_type.encode() + b'","event_id":"' + event_id.encode()
-            + b'","issued_at":"' + canonical_time(issued_at).encode() + b'","nonce":"'
-            + nonce.encode() + b'","payload":' + canonical_payload(payload_bytes) + b"}")
-
-
-def _private_key(seed_or_key):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    if isinstance(seed_or_key, Ed25519PrivateKey):
-        return seed_or_key
-    if isinstance(seed_or_key, str):
-        seed_or_key = bytes.fromhex(seed_or_key)
-    return Ed25519PrivateKey.from_private_bytes(seed_or_key)
-
-
-def public_key_b64(priv):
-    from cryptography.hazmat.primitives import serialization
-    raw = _private_key(priv).public_key().public_bytes(serialization.Encoding.Raw,
-                                                       serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
-
-
 def new_signing_key():
     """A fresh Ed25519 seed (32 bytes)."""
     return secrets.token_bytes(32)
-
-
-def sign_si(priv, si):
-    return base64.b64encode(_private_key(priv).sign(si)).decode()
 
 
 def compact(obj):
@@ -207,8 +72,8 @@ def make_envelope(priv, event_type, payload, *, event_id=None, issued_at=None, n
     issued_at = issued_at or now_time()
     nonce = nonce or secrets.token_hex(16)
     raw = payload if isinstance(payload, (bytes, bytearray)) else compact(payload)
-    si = signing_input(event_type, event_id, issued_at,
-                       nonce, raw if sign_payload is None else sign_payload)
+    si = si_build(event_type, event_id, issued_at,
+                  nonce, raw if sign_payload is None else sign_payload)
     sig = signature if signature is not None else sign_si(priv, si)
     env = (b'{"event_type":' + compact(event_type) + b',"event_id":' + compact(event_id)
            + b',"issued_at":' + compact(issued_at) + b',"nonce":' + compact(nonce)
@@ -233,94 +98,6 @@ def sse_block(envelope, event_id=None, event_type=None):
     if event_type:
         out += b"event: " + str(event_type).encode() + b"\n"
     return out + b"data: " + bytes(envelope) + b"\n\n"
-
-
-# --- an independent verifier, for checking the signer against the §6.7 vectors -------------
-
-def _skip_ws(s, i):
-    while i < len(s) and s[i] in _WS:
-        i += 1
-    return i
-
-
-def _value_end(s, i):
-    """Index just past the JSON value starting at s[i] (s already known to be valid JSON)."""
-    c = s[i]
-    if c == 0x22:
-        i += 1
-        while s[i] != 0x22:
-            i += 2 if s[i] == 0x5C else 1
-        return i + 1
-    if c in b"{[":
-        depth = 0
-        while True:
-            c = s[i]
-            if c == 0x22:
-                i = _value_end(s, i)
-                continue
-            if c in b"{[":
-                depth += 1
-            elif c in b"]}":
-                depth -= 1
-                if depth == 0:
-                    return i + 1
-            i += 1
-    while i < len(s) and s[i] not in b",]} \t\r\n":
-        i += 1
-    return i
-
-
-def top_level_members(text):
-    """[(name, raw value bytes)] of a JSON object text, in order, duplicates included."""
-    if isinstance(text, str):
-        text = text.encode()
-    json.loads(text)
-    i = _skip_ws(text, 0)
-    assert text[i] == 0x7B
-    i = _skip_ws(text, i + 1)
-    out = []
-    if text[i] == 0x7D:
-        return out
-    while True:
-        end = _value_end(text, i)
-        name = json.loads(text[i:end])
-        i = _skip_ws(text, end)
-        assert text[i] == 0x3A
-        i = _skip_ws(text, i + 1)
-        end = _value_end(text, i)
-        out.append((name, text[i:end]))
-        i = _skip_ws(text, end)
-        if text[i] == 0x7D:
-            return out
-        i = _skip_ws(text, i + 1)
-
-
-def envelope_signing_input(text):
-    """SI of a received envelope text (§6.3), with the payload taken as its exact bytes."""
-    members = top_level_members(text)
-    names = [n for n, _ in members]
-    if len(names) != len(set(names)):
-        raise ValueError("duplicate top-level member")
-    m = dict(members)
-    payload = m.get("payload")
-    return signing_input(json.loads(m["event_type"]), json.loads(m["event_id"]),
-                         json.loads(m["issued_at"]), json.loads(m["nonce"]), payload)
-
-
-def verify_envelope(text, public_key_b64_str):
-    """True when the envelope's signature verifies under the key (no staleness check)."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    sig = base64.b64decode(json.loads(dict(top_level_members(text))["signature"]),
-                           validate=True)
-    if len(sig) != 64:
-        return False
-    pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64_str))
-    try:
-        pub.verify(sig, envelope_signing_input(text))
-        return True
-    except InvalidSignature:
-        return False
 
 
 # ================================================================================================

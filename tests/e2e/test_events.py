@@ -4,8 +4,9 @@ replayed, stale, future, unknown-key, badly encoded and duplicate-member envelop
 rotation (§6.6, agent.md §5.9); invalid peer data in state documents (agent.md §5.1 Peers rules 6
 and 7, §4.8); drift correction and the drift report (agent.md §5.6, §4.9).
 
-The signer used here is fakecp's own §6.3/§6.5 implementation, first checked against the §6.7
-vectors. Each lab test builds and removes its own namespaces and processes."""
+The signer used here (fakecp.make_envelope over cpclient.py's §6.3 canonicaliser and Ed25519
+signer, written from the spec text) is first checked against the §6.7 vectors. Each lab test
+builds and removes its own namespaces and processes."""
 
 import base64
 import hashlib
@@ -15,10 +16,11 @@ import re
 import time
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 
-from fakecp import (FakeCP, canonical_payload, canonical_time, envelope_signing_input,
-                    make_envelope, new_signing_key, now_time, public_key_b64, sign_si,
-                    signing_input, verify_envelope)
+from cpclient import (payload_canon, public_key_b64, si_build, sign_si, signing_input, time_canon,
+                      verify_envelope)
+from fakecp import FakeCP, make_envelope, new_signing_key, now_time
 from plexlab import Lab, wait_until
 
 # ================================================================================================
@@ -70,7 +72,7 @@ def test_signer_key_vector():
 
 
 def test_signer_vector1():
-    si = envelope_signing_input(VECTOR1)
+    si, _ = signing_input(VECTOR1)
     assert si == VECTOR1_SI
     assert len(si) == 367
     assert hashlib.sha256(si).hexdigest() == \
@@ -84,7 +86,7 @@ def test_signer_vector1():
 
 
 def test_signer_vector2():
-    si = envelope_signing_input(VECTOR2_DATA)
+    si, _ = signing_input(VECTOR2_DATA)
     assert si == VECTOR2_DATA[:VECTOR2_DATA.index(b',"signature"')] + b"}"
     assert len(si) == 358
     assert hashlib.sha256(si).hexdigest() == \
@@ -106,7 +108,11 @@ def test_signer_vector2():
     (lambda v: v.replace(b"6f1c2a9b", b"6f1c2a9c"), False),
 ])
 def test_signer_vector1_mutations(mutate, ok):
-    assert verify_envelope(mutate(VECTOR1), V_PUB) is ok
+    if ok:
+        verify_envelope(mutate(VECTOR1), V_PUB)
+    else:
+        with pytest.raises(InvalidSignature):
+            verify_envelope(mutate(VECTOR1), V_PUB)
 
 
 @pytest.mark.parametrize("received, canon", [
@@ -118,7 +124,7 @@ def test_signer_vector1_mutations(mutate, ok):
     ("2025-01-15T12:30:00.100200300400+02:00", "2025-01-15T12:30:00.1002003+02:00"),
 ])
 def test_signer_time_table(received, canon):
-    assert canonical_time(received) == canon
+    assert time_canon(received) == canon
 
 
 @pytest.mark.parametrize("bad", ["2025-01-15 10:30:00Z", "2025-02-30T10:30:00Z",
@@ -126,19 +132,19 @@ def test_signer_time_table(received, canon):
                                  "2025-01-15T10:30:00+24:00", "2025-01-15T10:30:00"])
 def test_signer_time_rejects(bad):
     with pytest.raises(ValueError):
-        canonical_time(bad)
+        time_canon(bad)
 
 
 def test_signer_payload_rules():
-    assert canonical_payload(None) == b"null"
-    assert canonical_payload(b' { "a" : "x <&> \xe2\x80\xa8\xe2\x80\xa9" ,\n"b":[1 , 2.50] } ') \
+    assert payload_canon(None) == b"null"
+    assert payload_canon(b' { "a" : "x <&> \xe2\x80\xa8\xe2\x80\xa9" ,\n"b":[1 , 2.50] } ') \
         == b'{"a":"x \\u003c\\u0026\\u003e \\u2028\\u2029","b":[1,2.50]}'
     # escapes are never rewritten, whitespace inside strings is kept
-    assert canonical_payload(b'{"a":"\\"  \\/ \\u00e9"}') == b'{"a":"\\"  \\/ \\u00e9"}'
+    assert payload_canon(b'{"a":"\\"  \\/ \\u00e9"}') == b'{"a":"\\"  \\/ \\u00e9"}'
     with pytest.raises(ValueError):
-        canonical_payload(b'{"a":')
+        payload_canon(b'{"a":')
     with pytest.raises(ValueError):
-        signing_input("peer_added", "evt<1>", "2025-01-15T10:30:00Z", "n", b"{}")
+        si_build("peer_added", "evt<1>", "2025-01-15T10:30:00Z", "n", b"{}")
 
 
 # ================================================================================================
@@ -561,7 +567,7 @@ def test_drift_restored_and_reported(lab):
     corrections = [c for r in reports for c in r["corrections"]]
     for r in reports:
         assert r["corrections"], "empty drift report sent"
-        canonical_time(r["timestamp"])
+        time_canon(r["timestamp"])
     # Exactly the two hand-made differences, nothing else (no spurious corrections).
     assert sorted((c["type"], re.search(r"n_drift\d", c["detail"]).group(0))
                   for c in corrections) == [("peer_added", "n_drift1"),
