@@ -22,52 +22,16 @@ from cpclient import (payload_canon, public_key_b64, si_build, sign_si, signing_
                       verify_envelope)
 from fakecp import FakeCP, make_envelope, new_signing_key, now_time
 from plexlab import Lab, wait_until
+from spec_vectors import VECTOR1, VECTOR1_SI, VECTOR2, VECTOR_KEY, VECTOR_SEED
 
 # ================================================================================================
 # Signer self-test against the spec vectors (§6.7); no lab needed.
 # ================================================================================================
 
-V_SEED = "85fba794bc042df7045907b8e467383dde7f453a51e5e4b59dd1d797c162097f"
-V_PUB = "VJImqpTLJDVMCNTe68l2Amp6QsywhHO/a/KPqVHB8bQ="
-
-VECTOR1 = b"""{
-  "signature": "Fd5PAlen5BJkY4YHwnHB0rOGVrs/mH13KnEOZRjDTFpmdAh7OWs3bbhAxqL8ZZHegPxWWVCQ8uL/mozSnwtiCA==",
-  "event_id": "evt_000042",
-  "event_type": "node_state_updated",
-  "nonce": "6f1c2a9be4d058731b0e4d2c9a7f3e15",
-  "issued_at": "2025-01-15T10:30:00.250000Z",
-  "payload": {
-    "metadata": { "env": "prod", "owner": "ops & sre <team>" },
-    "data": [
-      {
-        "key": "app-config",
-        "content_type": "application/json",
-        "payload": { "port": 8443, "tls": true },
-        "version": 3,
-        "updated_at": "2025-01-15T10:29:59Z"
-      }
-    ]
-  }
-}"""
-
-VECTOR1_SI = (b'{"event_type":"node_state_updated","event_id":"evt_000042","issued_at":'
-              b'"2025-01-15T10:30:00.25Z","nonce":"6f1c2a9be4d058731b0e4d2c9a7f3e15","payload":'
-              b'{"metadata":{"env":"prod","owner":"ops \\u0026 sre \\u003cteam\\u003e"},"data":'
-              b'[{"key":"app-config","content_type":"application/json","payload":{"port":8443,'
-              b'"tls":true},"version":3,"updated_at":"2025-01-15T10:29:59Z"}]}}')
-
-VECTOR2_DATA = (b'{"event_type":"peer_added","event_id":"evt_000043","issued_at":'
-                b'"2025-01-15T10:30:05Z","nonce":"0d3b8e51f2a94c67a1e0b5d7c3f29e84","payload":'
-                b'{"id":"n_peer456","public_key":"YLDifagP9O4602AU1CozofO5x+T7Op1vc5z+4w9AgzY=",'
-                b'"mesh_ip":"10.100.1.5","endpoint":"203.0.113.10:51820","allowed_ips":'
-                b'["10.100.1.5/32"],"psk":"BY0lWFE3NaekLVCSxBjjA5D5fik694dCChMkSy5so6c="},'
-                b'"signature":"RZkUtTr8C7PQ4GV2/DY0k/HWpCZXi/pW6c4kn/EEjlqIgU2EU7dETIAxjd9H22MA'
-                b'vHW0QpthT6Mv3f9Uz+DYCA=="}')
-
 
 def test_signer_key_vector():
-    assert public_key_b64(V_SEED) == V_PUB
-    assert base64.b64decode(V_PUB).hex() == \
+    assert public_key_b64(VECTOR_SEED) == VECTOR_KEY
+    assert base64.b64decode(VECTOR_KEY).hex() == \
         "549226aa94cb24354c08d4deebc976026a7a42ccb08473bf6bf28fa951c1f1b4"
 
 
@@ -77,26 +41,26 @@ def test_signer_vector1():
     assert len(si) == 367
     assert hashlib.sha256(si).hexdigest() == \
         "e72dac63e49b462f14287ed4b45cd1bc1c36ee6b3c04585346efc8801ce40a43"
-    sig = sign_si(V_SEED, si)
+    sig = sign_si(VECTOR_SEED, si)
     assert base64.b64decode(sig).hex() == (
         "15de4f0257a7e41264638607c271c1d2b38656bb3f987d772a710e6518c34c5a"
         "6674087b396b376db840c6a2fc6591de80fc56595090f2e2ff9a8cd29f0b6208")
     assert sig == json.loads(VECTOR1)["signature"]
-    assert verify_envelope(VECTOR1, V_PUB)
+    assert verify_envelope(VECTOR1, VECTOR_KEY)
 
 
 def test_signer_vector2():
-    si, _ = signing_input(VECTOR2_DATA)
-    assert si == VECTOR2_DATA[:VECTOR2_DATA.index(b',"signature"')] + b"}"
+    si, _ = signing_input(VECTOR2)
+    assert si == VECTOR2[:VECTOR2.index(b',"signature"')] + b"}"
     assert len(si) == 358
     assert hashlib.sha256(si).hexdigest() == \
         "8b1889f1ee65a3ffd901ea30deecbd2effa2ed16c4197769a649e66e26d227a7"
-    assert sign_si(V_SEED, si) == json.loads(VECTOR2_DATA)["signature"]
+    assert sign_si(VECTOR_SEED, si) == json.loads(VECTOR2)["signature"]
     # make_envelope reproduces the §5.2 data line byte for byte from the same values.
-    env = make_envelope(V_SEED, "peer_added", json.loads(VECTOR2_DATA)["payload"],
+    env = make_envelope(VECTOR_SEED, "peer_added", json.loads(VECTOR2)["payload"],
                         event_id="evt_000043", issued_at="2025-01-15T10:30:05Z",
                         nonce="0d3b8e51f2a94c67a1e0b5d7c3f29e84")
-    assert env == VECTOR2_DATA
+    assert env == VECTOR2
 
 
 @pytest.mark.parametrize("mutate, ok", [
@@ -109,10 +73,10 @@ def test_signer_vector2():
 ])
 def test_signer_vector1_mutations(mutate, ok):
     if ok:
-        verify_envelope(mutate(VECTOR1), V_PUB)
+        verify_envelope(mutate(VECTOR1), VECTOR_KEY)
     else:
         with pytest.raises(InvalidSignature):
-            verify_envelope(mutate(VECTOR1), V_PUB)
+            verify_envelope(mutate(VECTOR1), VECTOR_KEY)
 
 
 @pytest.mark.parametrize("received, canon", [
