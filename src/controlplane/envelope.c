@@ -205,6 +205,22 @@ static int scan_literal(const char *d, size_t len, size_t *pos, const char *lit,
 	return 0;
 }
 
+/* A member name at d[*pos], then the colon; *pos ends on the value after it. */
+static int scan_member_name(const char *d, size_t len, size_t *pos)
+{
+	size_t p = *pos;
+	int r;
+
+	r = scan_string(d, len, &p);
+	if (r < 0)
+		return r;
+	p = skip_ws(d, len, p);
+	if (p >= len || d[p] != ':')
+		return -EINVAL;
+	*pos = skip_ws(d, len, p + 1);
+	return 0;
+}
+
 /* One value at d[*pos] (no leading whitespace), nested at most max_depth containers deep.
  * Iterative: the only state is a stack of container kinds, so hostile nesting costs nothing
  * beyond the fixed bound. */
@@ -246,13 +262,9 @@ static int scan_value(const char *d, size_t len, size_t *pos, unsigned max_depth
 				break; /* to "after a value" */
 			}
 			if (stack[depth - 1] == '{') {
-				r = scan_string(d, len, &p);
+				r = scan_member_name(d, len, &p);
 				if (r < 0)
 					return r;
-				p = skip_ws(d, len, p);
-				if (p >= len || d[p] != ':')
-					return -EINVAL;
-				p = skip_ws(d, len, p + 1);
 			}
 			continue; /* a value follows */
 		case '"':
@@ -304,13 +316,9 @@ static int scan_value(const char *d, size_t len, size_t *pos, unsigned max_depth
 				return -EINVAL;
 			p = skip_ws(d, len, p + 1);
 			if (stack[depth - 1] == '{') {
-				r = scan_string(d, len, &p);
+				r = scan_member_name(d, len, &p);
 				if (r < 0)
 					return r;
-				p = skip_ws(d, len, p);
-				if (p >= len || d[p] != ':')
-					return -EINVAL;
-				p = skip_ws(d, len, p + 1);
 			}
 			break; /* a value follows */
 		}
