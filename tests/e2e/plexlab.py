@@ -86,7 +86,10 @@ token:
   interface: {self.ifname}
   listen_port: 51820
   backend: userspace
-  persistent_keepalive: 5s
+  # Not 5 s: a keepalive period equal to WireGuard's rekey timeout keeps two peers that were
+  # configured in the same millisecond initiating in lock-step, so every handshake collides
+  # (wireguard-go's retransmission jitter never gets a chance).
+  persistent_keepalive: 7s
 reconcile:
   interval: {self.reconcile_interval}
 heartbeat:
@@ -349,6 +352,10 @@ class Lab:
         for n in self.nodes.values():
             print(f"----- {n.name} ({n.ns}) log tail -----")
             print("\n".join(n.log_text().splitlines()[-lines:]))
+            for cmd in (["wg", "show", n.ifname, "dump"], ["nft", "list", "table", "inet", "plexd"],
+                        ["ip", "-br", "addr"], ["ip", "route"]):
+                r = run(["ip", "netns", "exec", n.ns, *cmd], check=False)
+                print(f"--- {n.name}: {' '.join(cmd)} ---\n{r.stdout}{r.stderr}")
         print("----- plexcp log tail -----")
         print("\n".join(self.cp_log_text().splitlines()[-lines:]))
 
