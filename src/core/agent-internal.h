@@ -46,6 +46,7 @@ struct agent {
 	struct relay *relay; /* bridge mode with bridge.relay.enabled */
 	struct http_request *endpoint_request;
 	struct desired desired;
+	sd_event_source *stagger_timer; /* follow-up apply of held-back peers */
 	struct policy_firewall *firewall; /* NULL with policy.enabled: false */
 	struct policy_ruleset *ruleset;   /* last compiled ruleset (status, skipped rules) */
 	bool running;
@@ -103,6 +104,7 @@ struct agent {
 
 /* agent.c */
 int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift);
+void agent_schedule_staggered_apply(struct agent *a);
 int agent_persist_peers(struct agent *a);
 void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_peer_list *peers);
 const struct config *agent_config(const struct agent *a);

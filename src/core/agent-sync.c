@@ -425,6 +425,7 @@ static int rotation_commit(struct agent *a, struct cp_key_rotate_response *resp)
 	r = mesh_set_private_key(a->mesh, a->identity->private_key);
 	if (r < 0)
 		log_error_errno(r, "cannot set the new private key on the interface", "err=%m");
+	mesh_set_stagger(a->mesh, a->identity->public_key, true);
 	if (resp->has_node_secret_key) {
 		char b64[45];
 		key32_format(resp->node_secret_key, b64);
@@ -555,6 +556,7 @@ static void on_reregistered(int r, struct identity *id, const struct cp_peer_lis
 		(void)mesh_start(a->mesh, id->private_key, id->mesh_ip);
 	} else
 		(void)mesh_set_private_key(a->mesh, id->private_key);
+	mesh_set_stagger(a->mesh, id->public_key, true);
 	if (peers) {
 		struct cp_peer_list copy = { .peers = calloc(peers->n_peers + 1, sizeof(struct cp_peer)) };
 		for (size_t i = 0; copy.peers && i < peers->n_peers; i++)

@@ -261,6 +261,8 @@ int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift)
 	if (res.added || res.removed || res.updated)
 		log_info("mesh applied", "added=%u removed=%u updated=%u visible=%zu known=%zu",
 			 res.added, res.removed, res.updated, k, n);
+	if (res.deferred > 0)
+		agent_schedule_staggered_apply(a);
 	for (size_t i = 0; drift && i < res.n_corrections; i++)
 		(void)drift_add(drift, res.corrections[i].type, "%s", res.corrections[i].detail);
 	r = res.failed || fw < 0 ? -EIO : 0;
@@ -270,6 +272,38 @@ out:
 		peer_strings_done(&str[i]);
 	policy_view_done(&v);
 	return r;
+}
+
+/* Peers whose key sorts below ours were held back (mesh_set_stagger): they initiate first. A
+ * moment later everything is applied; 300 ms is far more than a handshake takes on a LAN and
+ * small against the one-second policy target. */
+#define STAGGER_DELAY_USEC (300 * USEC_PER_MSEC)
+
+static int on_stagger_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct agent *a = userdata;
+
+	if (a->mesh)
+		(void)agent_apply_mesh(a, false, NULL);
+	return 0;
+}
+
+void agent_schedule_staggered_apply(struct agent *a)
+{
+	int r;
+
+	if (a->stagger_timer) {
+		r = sd_event_source_get_enabled(a->stagger_timer, NULL);
+		if (r > 0)
+			return; /* one follow-up covers every held-back peer */
+		r = sd_event_source_set_time_relative(a->stagger_timer, STAGGER_DELAY_USEC);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(a->stagger_timer, SD_EVENT_ONESHOT);
+	} else
+		r = sd_event_add_time_relative(a->event, &a->stagger_timer, CLOCK_MONOTONIC,
+					       STAGGER_DELAY_USEC, 0, on_stagger_timer, a);
+	if (r < 0)
+		log_warning_errno(r, "cannot schedule held-back peers", "err=%m");
 }
 
 /* --- identity and start ----------------------------------------------------------------- */
@@ -304,6 +338,7 @@ static int start_mesh(struct agent *a)
 	if (r < 0)
 		return log_error_errno(r, "cannot bring up the mesh interface", "interface=%s err=%m",
 				       c->mesh.interface);
+	mesh_set_stagger(a->mesh, a->identity->public_key, true);
 	log_info("mesh interface up", "interface=%s backend=%s mesh_ip=%s port=%d",
 		 c->mesh.interface, mesh_backend_name(a->mesh), a->identity->mesh_ip_str,
 		 c->mesh.listen_port);
@@ -805,6 +840,7 @@ static void *agent_free(void *userdata)
 	registration_free(a->registration);
 	agent_sync_stop(a);
 	sd_event_source_disable_unref(a->dereg_timer);
+	sd_event_source_disable_unref(a->stagger_timer);
 	agent_nat_stop(a);
 	nat_free(a->nat);
 	relay_free(a->relay);

@@ -39,6 +39,8 @@ struct mesh {
 	bool started;
 	struct key_id *known;
 	size_t n_known;
+	uint8_t own_public_key[WG_KEY_SIZE];
+	bool stagger;
 };
 
 static int64_t now_usec(void)
@@ -467,6 +469,36 @@ static int mesh_apply_changes(struct mesh *m, const struct wg_change_set *cs,
 	return 0;
 }
 
+void mesh_set_stagger(struct mesh *m, const uint8_t own_public_key[WG_KEY_SIZE], bool enabled)
+{
+	if (own_public_key)
+		memcpy(m->own_public_key, own_public_key, WG_KEY_SIZE);
+	m->stagger = enabled && !wg_key_is_zero(m->own_public_key);
+}
+
+/* Drops ADD changes for peers that were not in the previous desired set and whose key sorts
+ * below ours (see mesh_set_stagger). Peers already known are re-added at once: that is drift
+ * repair, not a fresh pairing, and must show up in the same cycle's corrections. */
+static unsigned stagger_filter(const struct mesh *m, struct wg_change_set *cs)
+{
+	size_t k = 0;
+	unsigned held = 0;
+
+	for (size_t i = 0; i < cs->n_changes; i++) {
+		const struct wg_peer_change *c = &cs->changes[i];
+		if (c->op == WG_PEER_OP_ADD && !known_id(m, c->peer->public_key) &&
+		    memcmp(c->peer->public_key, m->own_public_key, WG_KEY_SIZE) < 0) {
+			log_debug("peer addition held back so the peer initiates first", "iface=%s peer=%s",
+				  m->ifname, c->peer->id ? c->peer->id : "unknown");
+			held++;
+			continue;
+		}
+		cs->changes[k++] = *c;
+	}
+	cs->n_changes = k;
+	return held;
+}
+
 int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers, bool reconcile,
 	       struct mesh_apply_result *ret)
 {
@@ -515,6 +547,8 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	if (r < 0)
 		goto out;
 	t_diff = now_usec();
+	if (m->stagger)
+		res.deferred = stagger_filter(m, &cs);
 	if (cs.device_fields) {
 		r = add_correction(&res, "interface_restored", "%s key/port/fwmark restored",
 				   m->ifname);

@@ -35,6 +35,7 @@ struct mesh_apply_result {
 	unsigned added, removed, updated;
 	unsigned routes_added, routes_removed;
 	unsigned failed; /* failed corrections; > 0 makes the reconcile cycle count as failed */
+	unsigned deferred; /* new peers held back by the stagger rule: apply again shortly */
 	struct mesh_correction *corrections;
 	size_t n_corrections;
 	struct wg_peer_error *errors; /* per-peer validation problems (already logged) */
@@ -59,6 +60,16 @@ int mesh_start(struct mesh *m, const uint8_t private_key[WG_KEY_SIZE], struct in
 int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers, bool reconcile,
 	       struct mesh_apply_result *ret);
 void mesh_apply_result_done(struct mesh_apply_result *r);
+/* Handshake collision avoidance. When two nodes configure each other in the same instant (one
+ * policy change or registration reaches both), both WireGuard ends initiate at once and, with
+ * wireguard-go, the pair can be left without a working session until the next rekey. With a
+ * key set and enabled, mesh_apply holds back the *addition* of peers that were not in the
+ * previous desired set and whose public key sorts below ours (result.deferred counts them):
+ * such a peer adds us without waiting and initiates first; the caller applies again a moment
+ * later, when they are known and go in. Updates, removals and re-additions of known peers
+ * (drift repair) are never held back. */
+void mesh_set_stagger(struct mesh *m, const uint8_t own_public_key[WG_KEY_SIZE], bool enabled);
+
 /* Reads the device back (peers with handshakes and counters). */
 int mesh_get_device(struct mesh *m, struct wg_device *ret);
 /* Key rotation (§5.8): writes only the private key. */
