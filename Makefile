@@ -26,7 +26,7 @@ $(TEST_BUILD)/build.ninja:
 
 unit: $(TEST_BUILD)/build.ninja
 	meson compile -C $(TEST_BUILD)
-	meson test -C $(TEST_BUILD) --suite unit --print-errorlogs
+	meson test -C $(TEST_BUILD) --suite unit --suite integration --print-errorlogs
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
