@@ -138,6 +138,9 @@ def test_drift_by_hand_is_corrected_and_reported(lab):
     lab.wait_full_mesh([a, b])
     wait_pings(lab, [a, b])
     key_b = public_key(b)
+    # A fresh pairing may still have its staggered follow-up apply pending (300 ms); that
+    # apply would repair a hand-made change without a reconcile, so nothing would be reported.
+    time.sleep(1)
 
     # Remove the peer by hand and change another peer's allowed IPs.
     a.exec("wg", "set", a.ifname, "peer", key_b, "remove")
