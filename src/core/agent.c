@@ -199,6 +199,14 @@ static int apply_firewall(struct agent *a, const struct policy_view *v, struct d
 		log_warning("firewall table repaired", "detail=\"%s\"", res.drift_detail);
 		if (drift)
 			(void)drift_add(drift, "firewall_restored", "%s", res.drift_detail);
+		else {
+			/* Repaired by an event-driven apply: still someone else's change, so it is
+			 * reported now rather than lost to the next reconcile finding nothing. */
+			struct drift_list now = {};
+			if (drift_add(&now, "firewall_restored", "%s", res.drift_detail) >= 0)
+				agent_send_drift(a, &now);
+			drift_done(&now);
+		}
 	}
 	if (res.elements_added || res.elements_deleted || res.chains_rewritten)
 		log_info("firewall applied",
