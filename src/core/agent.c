@@ -282,9 +282,9 @@ out:
 	return r;
 }
 
-/* Peers whose key sorts below ours were held back (mesh_set_stagger): they initiate first. A
- * moment later everything is applied; 300 ms is far more than a handshake takes on a LAN and
- * small against the one-second policy target. */
+/* Fresh peers whose key sorts below ours were added without keepalive (mesh_set_stagger) so
+ * that they initiate first; 300 ms later the keepalive is set — far more than a handshake takes
+ * on a LAN, and the peer itself is configured (reachable) from the first apply. */
 #define STAGGER_DELAY_USEC (300 * USEC_PER_MSEC)
 
 static int on_stagger_timer(sd_event_source *s, uint64_t usec, void *userdata)

@@ -476,26 +476,25 @@ void mesh_set_stagger(struct mesh *m, const uint8_t own_public_key[WG_KEY_SIZE],
 	m->stagger = enabled && !wg_key_is_zero(m->own_public_key);
 }
 
-/* Drops ADD changes for peers that were not in the previous desired set and whose key sorts
- * below ours (see mesh_set_stagger). Peers already known are re-added at once: that is drift
- * repair, not a fresh pairing, and must show up in the same cycle's corrections. */
+/* Fresh peers whose key sorts below ours are added without their persistent keepalive (see
+ * mesh_set_stagger): the device then does not initiate a handshake on its own, the peer's
+ * initiation is answered, and the keepalive follows with the next apply. Peers already known
+ * are untouched: re-adding one is drift repair, not a fresh pairing. */
 static unsigned stagger_filter(const struct mesh *m, struct wg_change_set *cs)
 {
-	size_t k = 0;
 	unsigned held = 0;
 
 	for (size_t i = 0; i < cs->n_changes; i++) {
-		const struct wg_peer_change *c = &cs->changes[i];
-		if (c->op == WG_PEER_OP_ADD && !known_id(m, c->peer->public_key) &&
-		    memcmp(c->peer->public_key, m->own_public_key, WG_KEY_SIZE) < 0) {
-			log_debug("peer addition held back so the peer initiates first", "iface=%s peer=%s",
-				  m->ifname, c->peer->id ? c->peer->id : "unknown");
-			held++;
+		struct wg_peer_change *c = &cs->changes[i];
+		if (c->op != WG_PEER_OP_ADD || !(c->fields & WG_PEER_FIELD_KEEPALIVE) ||
+		    known_id(m, c->peer->public_key) ||
+		    memcmp(c->peer->public_key, m->own_public_key, WG_KEY_SIZE) >= 0)
 			continue;
-		}
-		cs->changes[k++] = *c;
+		c->fields &= ~WG_PEER_FIELD_KEEPALIVE;
+		log_debug("peer added without keepalive so the peer initiates first", "iface=%s peer=%s",
+			  m->ifname, c->peer->id ? c->peer->id : "unknown");
+		held++;
 	}
-	cs->n_changes = k;
 	return held;
 }
 

@@ -35,7 +35,7 @@ struct mesh_apply_result {
 	unsigned added, removed, updated;
 	unsigned routes_added, routes_removed;
 	unsigned failed; /* failed corrections; > 0 makes the reconcile cycle count as failed */
-	unsigned deferred; /* new peers held back by the stagger rule: apply again shortly */
+	unsigned deferred; /* fresh peers added without keepalive (stagger): apply again shortly */
 	struct mesh_correction *corrections;
 	size_t n_corrections;
 	struct wg_peer_error *errors; /* per-peer validation problems (already logged) */
@@ -61,13 +61,14 @@ int mesh_apply(struct mesh *m, const struct wg_peer_input *peers, size_t n_peers
 	       struct mesh_apply_result *ret);
 void mesh_apply_result_done(struct mesh_apply_result *r);
 /* Handshake collision avoidance. When two nodes configure each other in the same instant (one
- * policy change or registration reaches both), both WireGuard ends initiate at once and, with
- * wireguard-go, the pair can be left without a working session until the next rekey. With a
- * key set and enabled, mesh_apply holds back the *addition* of peers that were not in the
- * previous desired set and whose public key sorts below ours (result.deferred counts them):
- * such a peer adds us without waiting and initiates first; the caller applies again a moment
- * later, when they are known and go in. Updates, removals and re-additions of known peers
- * (drift repair) are never held back. */
+ * policy change or registration reaches both), both WireGuard ends initiate at once (a
+ * persistent keepalive makes a freshly added peer initiate immediately) and, with wireguard-go,
+ * the pair can be left without a working session until the next rekey. With a key set and
+ * enabled, mesh_apply adds peers that were not in the previous desired set and whose public key
+ * sorts below ours *without* their persistent keepalive (result.deferred counts them): such a
+ * peer initiates first and we answer; the caller applies again a moment later, which sets the
+ * keepalive. Everything else, including re-additions of known peers (drift repair), is applied
+ * as desired. */
 void mesh_set_stagger(struct mesh *m, const uint8_t own_public_key[WG_KEY_SIZE], bool enabled);
 
 /* Reads the device back (peers with handshakes and counters). */

@@ -506,8 +506,10 @@ def test_drift_restored_and_reported(lab):
     p1 = peer("n_drift1", "10.100.4.1", endpoint="172.31.250.201:51820", psk_value=psk())
     p2 = peer("n_drift2", "10.100.4.2", endpoint="172.31.250.202:51820")
     cp, node = start(lab, reconcile="5s", peers=[p1, p2])
-    wait_until(lambda: {p1["public_key"], p2["public_key"]} <= peer_keys(node), 10,
-               what="peers configured")
+    # Fully configured: a fresh peer may first be added without its keepalive (the handshake
+    # stagger, mesh_set_stagger) and get it a moment later.
+    wait_until(lambda: all(node.wg_dump().get(p["public_key"], {}).get("keepalive") == "7"
+                           for p in (p1, p2)), 10, what="peers configured")
     want = node.wg_dump()
     n_reports = len(cp.drift())
 
