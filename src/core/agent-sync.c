@@ -558,12 +558,10 @@ static void on_reregistered(int r, struct identity *id, const struct cp_peer_lis
 		(void)mesh_set_private_key(a->mesh, id->private_key);
 	mesh_set_stagger(a->mesh, id->public_key, true);
 	if (peers) {
-		struct cp_peer_list copy = { .peers = calloc(peers->n_peers + 1, sizeof(struct cp_peer)) };
-		for (size_t i = 0; copy.peers && i < peers->n_peers; i++)
-			if (cp_peer_copy(&peers->peers[i], &copy.peers[copy.n_peers]) >= 0)
-				copy.n_peers++;
-		desired_set_peers(&a->desired, &copy, id->node_id);
-		(void)agent_persist_peers(a);
+		if (desired_set_peers_copy(&a->desired, peers, id->node_id) < 0)
+			log_oom(); /* the reconcile triggered below brings them again */
+		else
+			(void)agent_persist_peers(a);
 	}
 	log_info("re-registered", "node_id=%s mesh_ip=%s", id->node_id, id->mesh_ip_str);
 	(void)stream_start(a->stream);

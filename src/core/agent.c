@@ -371,13 +371,10 @@ void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_
 	/* §4.1 step 6: cached desired state; a fresh registration seeds peers from its answer
 	 * (configured only after the first state fetch brings policies, §4.1). */
 	if (peers) {
-		struct cp_peer_list copy = {};
-		copy.peers = calloc(peers->n_peers ? peers->n_peers : 1, sizeof(struct cp_peer));
-		for (size_t i = 0; copy.peers && i < peers->n_peers; i++)
-			if (cp_peer_copy(&peers->peers[i], &copy.peers[copy.n_peers]) >= 0)
-				copy.n_peers++;
-		desired_set_peers(&a->desired, &copy, id->node_id);
-		(void)agent_persist_peers(a);
+		if (desired_set_peers_copy(&a->desired, peers, id->node_id) < 0)
+			log_oom(); /* the first state fetch brings them again */
+		else
+			(void)agent_persist_peers(a);
 	} else
 		(void)desired_load_cache(&a->desired, c->data_dir, id->node_id);
 

@@ -148,6 +148,24 @@ void desired_set_peers(struct desired *d, struct cp_peer_list *l, const char *se
 	cp_peer_list_done(l);
 }
 
+int desired_set_peers_copy(struct desired *d, const struct cp_peer_list *l, const char *self_id)
+{
+	struct cp_peer_list copy = {};
+
+	copy.peers = calloc(l->n_peers ? l->n_peers : 1, sizeof(struct cp_peer));
+	if (!copy.peers)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n_peers; i++) {
+		if (cp_peer_copy(&l->peers[i], &copy.peers[i]) < 0) {
+			cp_peer_list_done(&copy);
+			return -ENOMEM; /* desired state untouched */
+		}
+		copy.n_peers++;
+	}
+	desired_set_peers(d, &copy, self_id);
+	return 0;
+}
+
 /* Canonical text of one policy for content comparison. */
 static char *policy_text(const struct cp_policy *p)
 {

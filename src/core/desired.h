@@ -30,6 +30,8 @@ int desired_peer_remove(struct desired *d, const char *id);
 /* Replaces the whole peer list (takes its contents; l is left empty). The local node's own id
  * is dropped if the CP listed it. */
 void desired_set_peers(struct desired *d, struct cp_peer_list *l, const char *self_id);
+/* Same from a borrowed list (deep copy). -ENOMEM leaves the desired peers as they were. */
+int desired_set_peers_copy(struct desired *d, const struct cp_peer_list *l, const char *self_id);
 
 /* Replaces the policy set (takes the contents), appending policy_added/removed/updated
  * corrections to drift when drift != NULL. Policies compare by id and content (A47). */
