@@ -405,9 +405,12 @@ static int admin_data_set(struct httpd_request *req, void *userdata)
 	return reply_ok(req);
 }
 
-static int admin_data_delete(struct httpd_request *req, void *userdata)
+/* DELETE of one keyed entry (data or secret) of a live node: the removal and the event that
+ * tells the node about it go in one transaction, so neither is seen without the other. */
+static int node_entry_delete(struct httpd_request *req, struct server *s,
+			     int (*delete_entry)(struct store *st, const char *node, const char *key),
+			     int (*emit)(struct server *srv, const char *id), const char *not_found, const char *what)
 {
-	struct server *s = userdata;
 	struct store_node n;
 	int r;
 
@@ -415,9 +418,9 @@ static int admin_data_delete(struct httpd_request *req, void *userdata)
 		return 0;
 	r = server_tx_begin(s);
 	if (r >= 0) {
-		r = store_data_delete(s->store, n.id, httpd_request_param(req, "key"));
+		r = delete_entry(s->store, n.id, httpd_request_param(req, "key"));
 		if (r >= 0)
-			r = server_emit_node_state(s, n.id);
+			r = emit(s, n.id);
 		if (r >= 0)
 			r = server_tx_commit(s);
 		else
@@ -425,10 +428,16 @@ static int admin_data_delete(struct httpd_request *req, void *userdata)
 	}
 	store_node_done(&n);
 	if (r == -ENOENT)
-		return reply_json_error(req, 404, "not_found", "no such data entry");
+		return reply_json_error(req, 404, "not_found", "%s", not_found);
 	if (r < 0)
-		return reply_internal(req, r, "data delete");
+		return reply_internal(req, r, what);
 	return reply_ok(req);
+}
+
+static int admin_data_delete(struct httpd_request *req, void *userdata)
+{
+	return node_entry_delete(req, userdata, store_data_delete, server_emit_node_state, "no such data entry",
+				 "data delete");
 }
 
 static int admin_secret_set(struct httpd_request *req, void *userdata)
@@ -467,28 +476,8 @@ static int admin_secret_set(struct httpd_request *req, void *userdata)
 
 static int admin_secret_delete(struct httpd_request *req, void *userdata)
 {
-	struct server *s = userdata;
-	struct store_node n;
-	int r;
-
-	if (resolve_live_node(s, req, &n) < 0)
-		return 0;
-	r = server_tx_begin(s);
-	if (r >= 0) {
-		r = store_secret_delete(s->store, n.id, httpd_request_param(req, "key"));
-		if (r >= 0)
-			r = server_emit_node_secrets(s, n.id);
-		if (r >= 0)
-			r = server_tx_commit(s);
-		else
-			server_tx_rollback(s);
-	}
-	store_node_done(&n);
-	if (r == -ENOENT)
-		return reply_json_error(req, 404, "not_found", "no such secret");
-	if (r < 0)
-		return reply_internal(req, r, "secret delete");
-	return reply_ok(req);
+	return node_entry_delete(req, userdata, store_secret_delete, server_emit_node_secrets, "no such secret",
+				 "secret delete");
 }
 
 /* ---- actions ---- */
@@ -496,7 +485,7 @@ static int admin_secret_delete(struct httpd_request *req, void *userdata)
 static int admin_action_run(struct httpd_request *req, void *userdata)
 {
 	struct server *s = userdata;
-	_cleanup_json_ json_t *j = NULL;
+	_cleanup_json_ json_t *j = NULL, *no_params = NULL;
 	_cleanup_free_ char *params_text = NULL;
 	struct store_execution x = {};
 	struct json_error e = {};
@@ -520,14 +509,18 @@ static int admin_action_run(struct httpd_request *req, void *userdata)
 	if (resolve_live_node(s, req, &n) < 0)
 		return 0;
 
-	params_text = json_dumps_compact(params ? params : json_object());
+	/* Absent parameters are sent as {}; one owned empty object serves both uses below
+	 * (a fresh json_object() per use leaked, "O" takes its own reference). */
+	if (!params)
+		params = no_params = json_object();
+	params_text = params ? json_dumps_compact(params) : NULL;
 	r = random_id("x_", 8, x.id, sizeof(x.id));
 	snprintf(x.node_id, sizeof(x.node_id), "%s", n.id);
 	x.action = (char *)action;
 	x.params_json = params_text;
 	x.created_at = server_now();
 	payload = json_pack("{s:s, s:s, s:O, s:{s:s, s:s, s:s, s:s}}", "execution_id", x.id, "action", action,
-			    "parameters", params ? params : json_object(), "triggered_by", "type", "control_plane",
+			    "parameters", params, "triggered_by", "type", "control_plane",
 			    "session_id", "", "user_id", "", "email", "");
 	if (payload && timeout)
 		json_object_set_new(payload, "timeout", json_string(timeout));

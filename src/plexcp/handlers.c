@@ -644,6 +644,11 @@ static int handle_report(struct httpd_request *req, void *userdata)
 		goto out;
 	}
 	r = server_tx_begin(s);
+	if (r < 0) {
+		/* Nothing begun, so nothing to roll back. */
+		reply_internal(req, r, "report");
+		goto out;
+	}
 	for (size_t i = 0; r >= 0 && i < rep.n_entries; i++)
 		r = store_report_upsert(s->store, n.id, &rep.entries[i]);
 	for (size_t i = 0; r >= 0 && i < rep.n_deleted; i++)
@@ -665,6 +670,18 @@ out:
 }
 
 /* ---- E12, E13 ---- */
+
+/* An execution that does not exist and one that belongs to another node look the same to the
+ * caller (§E12/E13), so that node IDs cannot probe foreign execution IDs. */
+static void reply_execution_update(struct httpd_request *req, int r, const char *what)
+{
+	if (r == -ENOENT || r == -EPERM)
+		reply_json_error(req, 404, "not_found", "unknown execution");
+	else if (r < 0)
+		reply_internal(req, r, what);
+	else
+		reply_empty_object(req, 200);
+}
 
 static int handle_ack(struct httpd_request *req, void *userdata)
 {
@@ -688,12 +705,7 @@ static int handle_ack(struct httpd_request *req, void *userdata)
 		goto out;
 	}
 	r = store_execution_ack(s->store, n.id, xid, a.accepted, a.reason, server_now());
-	if (r == -ENOENT || r == -EPERM)
-		reply_json_error(req, 404, "not_found", "unknown execution");
-	else if (r < 0)
-		reply_internal(req, r, "execution ack");
-	else
-		reply_empty_object(req, 200);
+	reply_execution_update(req, r, "execution ack");
 out:
 	store_node_done(&n);
 	return 0;
@@ -725,12 +737,7 @@ static int handle_result(struct httpd_request *req, void *userdata)
 	r = text ? store_execution_result(s->store, n.id, xid, text, !streq(res.triggered_by_type, "control_plane"),
 					  server_now())
 		 : -ENOMEM;
-	if (r == -ENOENT || r == -EPERM)
-		reply_json_error(req, 404, "not_found", "unknown execution");
-	else if (r < 0)
-		reply_internal(req, r, "execution result");
-	else
-		reply_empty_object(req, 200);
+	reply_execution_update(req, r, "execution result");
 out:
 	store_node_done(&n);
 	return 0;
