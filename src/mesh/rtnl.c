@@ -91,6 +91,16 @@ static int adapter_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* One datagram into s->buf; the SO_RCVTIMEO timeout surfaces as EAGAIN and reads as -ETIMEDOUT. */
+static ssize_t nlsock_recv(struct nlsock *s)
+{
+	ssize_t n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+	return n;
+}
+
 int nlsock_request(struct nlsock *s, const struct nlmsghdr *nlh,
 		   int (*cb)(const struct nlmsghdr *nlh, void *userdata), void *userdata)
 {
@@ -100,11 +110,11 @@ int nlsock_request(struct nlsock *s, const struct nlmsghdr *nlh,
 	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
 		return negative_errno();
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+		ssize_t n = nlsock_recv(s);
 		int r;
 
 		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+			return (int)n;
 		errno = 0;
 		r = mnl_cb_run(s->buf, (size_t)n, seq, s->portid, adapter_cb, &a);
 		if (r == MNL_CB_ERROR)
@@ -120,15 +130,35 @@ int nlsock_dump(struct nlsock *s, const struct nlmsghdr *nlh,
 	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
 		return negative_errno();
 	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+		ssize_t n = nlsock_recv(s);
 		int r;
 
 		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+			return (int)n;
 		r = feed(s->buf, (size_t)n, userdata);
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
+}
+
+/* Single requests are built in the first REQ_MAX bytes of s->buf (see request_copy). */
+#define REQ_MAX 4096
+
+/* Starts a request in a cleared s->buf (header in *ret_nlh) and returns its zeroed family header
+ * of hdrlen bytes; NLM_F_REQUEST is implied, everything else (NLM_F_ACK, NLM_F_DUMP, ...) is in
+ * flags. */
+static void *msg_start(struct nlsock *s, uint16_t type, uint16_t flags, size_t hdrlen,
+		       struct nlmsghdr **ret_nlh)
+{
+	struct nlmsghdr *nlh;
+
+	memset(s->buf, 0, REQ_MAX);
+	nlh = mnl_nlmsg_put_header(s->buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = nlsock_next_seq(s);
+	*ret_nlh = nlh;
+	return mnl_nlmsg_put_extra_header(nlh, hdrlen);
 }
 
 /* ---- links ---- */
@@ -139,12 +169,7 @@ static struct nlmsghdr *link_msg(struct nlsock *s, uint16_t type, uint16_t flags
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 
-	memset(s->buf, 0, 4096);
-	nlh = mnl_nlmsg_put_header(s->buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = nlsock_next_seq(s);
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi = msg_start(s, type, NLM_F_ACK | flags, sizeof(*ifi), &nlh);
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = (int)ifindex;
 	return nlh;
@@ -154,7 +179,7 @@ static struct nlmsghdr *link_msg(struct nlsock *s, uint16_t type, uint16_t flags
 static int request_copy(struct nlsock *s, struct nlmsghdr *nlh,
 			int (*cb)(const struct nlmsghdr *, void *), void *userdata)
 {
-	uint8_t req[4096];
+	uint8_t req[REQ_MAX];
 
 	memcpy(req, nlh, nlh->nlmsg_len);
 	return nlsock_request(s, (const struct nlmsghdr *)req, cb, userdata);
@@ -285,13 +310,19 @@ struct addr_list {
 	size_t n;
 };
 
-static int addr_attr_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t t = mnl_attr_get_type(a);
+/* Indexes a message's attributes by type into tb[0..max]; unknown (newer) types are skipped. */
+struct attr_table {
+	const struct nlattr **tb;
+	uint16_t max;
+};
 
-	if (t <= IFA_MAX)
-		tb[t] = a;
+static int attr_table_cb(const struct nlattr *a, void *data)
+{
+	const struct attr_table *t = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type <= t->max)
+		t->tb[type] = a;
 	return MNL_CB_OK;
 }
 
@@ -306,7 +337,8 @@ static int addr_dump_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWADDR || ifa->ifa_index != l->ifindex)
 		return 0;
-	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
+	if (mnl_attr_parse(nlh, sizeof(*ifa), attr_table_cb,
+			   &(struct attr_table){ tb, IFA_MAX }) < 0)
 		return -EBADMSG;
 	/* IPv4 keeps the own address in IFA_LOCAL (IFA_ADDRESS is the peer on p2p links). */
 	a = ifa->ifa_family == AF_INET && tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
@@ -335,12 +367,7 @@ static int addr_request(struct nlsock *s, uint16_t type, uint16_t flags, uint32_
 	struct ifaddrmsg *ifa;
 	size_t alen = e->family == AF_INET ? 4 : 16;
 
-	memset(s->buf, 0, 4096);
-	nlh = mnl_nlmsg_put_header(s->buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = nlsock_next_seq(s);
-	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa = msg_start(s, type, NLM_F_ACK | flags, sizeof(*ifa), &nlh);
 	ifa->ifa_family = e->family;
 	ifa->ifa_prefixlen = e->prefixlen;
 	ifa->ifa_index = ifindex;
@@ -360,12 +387,7 @@ int rtnl_addr_sync(struct nlsock *s, uint32_t ifindex, struct in_addr addr, unsi
 	unsigned changes = 0;
 	int r;
 
-	memset(s->buf, 0, 4096);
-	nlh = mnl_nlmsg_put_header(s->buf);
-	nlh->nlmsg_type = RTM_GETADDR;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = nlsock_next_seq(s);
-	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa = msg_start(s, RTM_GETADDR, NLM_F_DUMP, sizeof(*ifa), &nlh);
 	ifa->ifa_family = AF_UNSPEC;
 	r = request_copy(s, nlh, addr_dump_cb, &l);
 	if (r < 0)
@@ -405,16 +427,6 @@ struct route_list {
 	size_t n;
 };
 
-static int route_attr_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t t = mnl_attr_get_type(a);
-
-	if (t <= RTA_MAX)
-		tb[t] = a;
-	return MNL_CB_OK;
-}
-
 static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct route_list *l = data;
@@ -428,7 +440,8 @@ static int route_dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != RTM_NEWROUTE || rtm->rtm_protocol != l->proto ||
 	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
 		return 0;
-	if (mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb) < 0)
+	if (mnl_attr_parse(nlh, sizeof(*rtm), attr_table_cb,
+			   &(struct attr_table){ tb, RTA_MAX }) < 0)
 		return -EBADMSG;
 	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
 	if (table != RT_TABLE_MAIN || !tb[RTA_OIF] || mnl_attr_get_u32(tb[RTA_OIF]) != l->ifindex)
@@ -463,12 +476,7 @@ int rtnl_route_list(struct nlsock *s, uint32_t ifindex, uint8_t proto, struct wg
 		struct rtmsg *rtm;
 		int r;
 
-		memset(s->buf, 0, 4096);
-		nlh = mnl_nlmsg_put_header(s->buf);
-		nlh->nlmsg_type = RTM_GETROUTE;
-		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-		nlh->nlmsg_seq = nlsock_next_seq(s);
-		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		rtm = msg_start(s, RTM_GETROUTE, NLM_F_DUMP, sizeof(*rtm), &nlh);
 		rtm->rtm_family = families[i];
 		r = request_copy(s, nlh, route_dump_cb, &l);
 		/* No IPv6 in this kernel: nothing to list there. */
@@ -484,31 +492,7 @@ int rtnl_route_list(struct nlsock *s, uint32_t ifindex, uint8_t proto, struct wg
 	return 0;
 }
 
-static int route_request(struct nlsock *s, uint16_t type, uint16_t flags, uint32_t ifindex,
-			 const struct wg_prefix *p, uint8_t proto)
-{
-	struct nlmsghdr *nlh;
-	struct rtmsg *rtm;
-
-	memset(s->buf, 0, 4096);
-	nlh = mnl_nlmsg_put_header(s->buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = nlsock_next_seq(s);
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = p->family;
-	rtm->rtm_dst_len = p->cidr;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = proto;
-	/* IPv6 has no link scope for routes; the kernel stores universe there. */
-	rtm->rtm_scope = p->family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-	rtm->rtm_type = RTN_UNICAST;
-	if (p->cidr > 0)
-		mnl_attr_put(nlh, RTA_DST, p->family == AF_INET ? 4 : 16, &p->addr);
-	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
-	return request_copy(s, nlh, NULL, NULL);
-}
-
+/* Fills one route request at nlh (an already put header); shared by single and batched use. */
 static void route_msg_fill(struct nlmsghdr *nlh, uint16_t type, uint16_t flags, uint32_t seq,
 			   uint32_t ifindex, const struct wg_prefix *p, uint8_t proto)
 {
@@ -522,11 +506,23 @@ static void route_msg_fill(struct nlmsghdr *nlh, uint16_t type, uint16_t flags, 
 	rtm->rtm_dst_len = p->cidr;
 	rtm->rtm_table = RT_TABLE_MAIN;
 	rtm->rtm_protocol = proto;
+	/* IPv6 has no link scope for routes; the kernel stores universe there. */
 	rtm->rtm_scope = p->family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
 	rtm->rtm_type = RTN_UNICAST;
 	if (p->cidr > 0)
 		mnl_attr_put(nlh, RTA_DST, p->family == AF_INET ? 4 : 16, &p->addr);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+}
+
+static int route_request(struct nlsock *s, uint16_t type, uint16_t flags, uint32_t ifindex,
+			 const struct wg_prefix *p, uint8_t proto)
+{
+	struct nlmsghdr *nlh;
+
+	memset(s->buf, 0, REQ_MAX);
+	nlh = mnl_nlmsg_put_header(s->buf);
+	route_msg_fill(nlh, type, NLM_F_ACK | flags, nlsock_next_seq(s), ifindex, p, proto);
+	return request_copy(s, nlh, NULL, NULL);
 }
 
 int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
@@ -559,11 +555,11 @@ int rtnl_route_batch(struct nlsock *s, uint32_t ifindex, uint8_t proto,
 	if (mnl_socket_sendto(s->nl, req, len) < 0)
 		return negative_errno();
 	for (;;) {
-		ssize_t got = mnl_socket_recvfrom(s->nl, s->buf, sizeof(s->buf));
+		ssize_t got = nlsock_recv(s);
 		int k;
 
 		if (got < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : negative_errno();
+			return (int)got;
 		k = (int)got;
 		for (const struct nlmsghdr *nlh = (const void *)s->buf; mnl_nlmsg_ok(nlh, k);
 		     nlh = mnl_nlmsg_next(nlh, &k)) {

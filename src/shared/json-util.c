@@ -61,8 +61,12 @@ static int lookup(json_t *obj, const char *key, bool required, json_t **ret, str
 	return 0;
 }
 
-static int get_string(json_t *obj, const char *key, bool required, const char **ret,
-		      struct json_error *e)
+#define TYPE_BIT(t) (1u << (t))
+
+/* lookup() plus a type check: types is a mask of TYPE_BIT(JSON_x); expected completes
+ * "<key>: expected ..." so every getter reports a wrong type the same way. */
+static int lookup_typed(json_t *obj, const char *key, bool required, unsigned types,
+			const char *expected, json_t **ret, struct json_error *e)
 {
 	json_t *v;
 	int r;
@@ -70,10 +74,23 @@ static int get_string(json_t *obj, const char *key, bool required, const char **
 	r = lookup(obj, key, required, &v, e);
 	if (r < 0)
 		return r;
-	if (!json_is_string(v)) {
-		json_error_set(e, "%s: expected string", key);
+	if (!(TYPE_BIT(json_typeof(v)) & types)) {
+		json_error_set(e, "%s: expected %s", key, expected);
 		return -EINVAL;
 	}
+	*ret = v;
+	return 0;
+}
+
+static int get_string(json_t *obj, const char *key, bool required, const char **ret,
+		      struct json_error *e)
+{
+	json_t *v;
+	int r;
+
+	r = lookup_typed(obj, key, required, TYPE_BIT(JSON_STRING), "string", &v, e);
+	if (r < 0)
+		return r;
 	/* A "\u0000" would silently truncate the C string; refuse it. */
 	if (strlen(json_string_value(v)) != json_string_length(v)) {
 		json_error_set(e, "%s: contains a NUL character", key);
@@ -96,14 +113,10 @@ int json_get_int(json_t *obj, const char *key, bool required, int64_t min, int64
 	json_t *v;
 	int r;
 
-	r = lookup(obj, key, required, &v, e);
+	/* jansson keeps 8443.0 and 1E3 as reals: integers have no fraction or exponent (§1.1). */
+	r = lookup_typed(obj, key, required, TYPE_BIT(JSON_INTEGER), "integer", &v, e);
 	if (r < 0)
 		return r;
-	/* jansson keeps 8443.0 and 1E3 as reals: integers have no fraction or exponent (§1.1). */
-	if (!json_is_integer(v)) {
-		json_error_set(e, "%s: expected integer", key);
-		return -EINVAL;
-	}
 	i = json_integer_value(v);
 	if (i < min || i > max) {
 		json_error_set(e, "%s: must be between %" PRId64 " and %" PRId64 ", got %lld", key, min,
@@ -119,17 +132,14 @@ int json_get_bool(json_t *obj, const char *key, bool *ret, struct json_error *e)
 	json_t *v;
 	int r;
 
-	r = lookup(obj, key, false, &v, e);
+	r = lookup_typed(obj, key, false, TYPE_BIT(JSON_TRUE) | TYPE_BIT(JSON_FALSE),
+			 "true or false", &v, e);
 	if (r == -ENOENT) {
 		*ret = false;
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	if (!json_is_boolean(v)) {
-		json_error_set(e, "%s: expected true or false", key);
-		return -EINVAL;
-	}
 	*ret = json_is_true(v);
 	return 0;
 }
@@ -186,35 +196,20 @@ int json_get_array(json_t *obj, const char *key, json_t **ret, struct json_error
 	json_t *v;
 	int r;
 
-	r = lookup(obj, key, false, &v, e);
+	r = lookup_typed(obj, key, false, TYPE_BIT(JSON_ARRAY), "array", &v, e);
 	if (r == -ENOENT) {
 		*ret = NULL; /* omitted, null and [] are the same (§1.1) */
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	if (!json_is_array(v)) {
-		json_error_set(e, "%s: expected array", key);
-		return -EINVAL;
-	}
 	*ret = v;
 	return 0;
 }
 
 int json_get_object(json_t *obj, const char *key, bool required, json_t **ret, struct json_error *e)
 {
-	json_t *v;
-	int r;
-
-	r = lookup(obj, key, required, &v, e);
-	if (r < 0)
-		return r;
-	if (!json_is_object(v)) {
-		json_error_set(e, "%s: expected object", key);
-		return -EINVAL;
-	}
-	*ret = v;
-	return 0;
+	return lookup_typed(obj, key, required, TYPE_BIT(JSON_OBJECT), "object", ret, e);
 }
 
 char *json_dumps_compact(const json_t *j)
