@@ -66,6 +66,7 @@ struct agent {
 	struct timestamp last_heartbeat;
 	bool has_last_heartbeat;
 	enum control_state control_state;
+	bool credential_rejected; /* 401 without a bootstrap token to re-register with */
 	bool degraded;
 	usec_t last_skew_warning; /* CLOCK_MONOTONIC */
 
@@ -105,6 +106,7 @@ struct agent {
 /* agent.c */
 int agent_apply_mesh(struct agent *a, bool reconcile, struct drift_list *drift);
 void agent_schedule_staggered_apply(struct agent *a);
+void agent_update_control_state(struct agent *a);
 int agent_persist_peers(struct agent *a);
 void agent_identity_ready(struct agent *a, struct identity *id, const struct cp_peer_list *peers);
 const struct config *agent_config(const struct agent *a);

@@ -39,20 +39,25 @@ static int arm(struct agent *a, sd_event_source **s, usec_t delay, sd_event_time
 	return r;
 }
 
-static void update_control_state(struct agent *a)
+/* Derived from the stream, not remembered: "connected" means events are flowing now (a
+ * heartbeat that succeeded before an outage says nothing about the present). */
+void agent_update_control_state(struct agent *a)
 {
 	enum stream_state ss = a->stream ? stream_get_state(a->stream) : STREAM_STATE_STOPPED;
 
-	if (a->reauth_running || ss == STREAM_STATE_UNAUTHORIZED)
+	if (a->reauth_running || a->credential_rejected || ss == STREAM_STATE_UNAUTHORIZED)
 		a->control_state = CONTROL_STATE_UNAUTHORIZED;
 	else if (ss == STREAM_STATE_POLLING)
 		a->control_state = CONTROL_STATE_POLLING;
-	else if (a->heartbeat_failures >= HEARTBEAT_OFFLINE_AFTER && ss != STREAM_STATE_CONNECTED)
-		a->control_state = CONTROL_STATE_OFFLINE;
-	else if (ss == STREAM_STATE_CONNECTED || a->has_last_heartbeat)
+	else if (ss == STREAM_STATE_CONNECTED)
 		a->control_state = CONTROL_STATE_CONNECTED;
 	else
 		a->control_state = CONTROL_STATE_OFFLINE;
+}
+
+static void update_control_state(struct agent *a)
+{
+	agent_update_control_state(a);
 }
 
 /* --- drift reports ------------------------------------------------------------------------ */
@@ -316,6 +321,7 @@ static void on_heartbeat(const struct api_result *res, const struct cp_heartbeat
 		if (a->heartbeat_failures >= HEARTBEAT_OFFLINE_AFTER)
 			log_info("control plane reachable again");
 		a->heartbeat_failures = 0;
+		a->credential_rejected = false;
 		a->last_heartbeat = timestamp_now();
 		a->has_last_heartbeat = true;
 		if (a->stream && stream_get_state(a->stream) == STREAM_STATE_UNAUTHORIZED &&
@@ -584,14 +590,15 @@ void agent_reauth(struct agent *a)
 	if (!have_token) {
 		log_error("control plane rejected the node credential and no bootstrap token is "
 			  "available; keeping the stored identity");
-		a->control_state = CONTROL_STATE_UNAUTHORIZED;
+		a->credential_rejected = true;
+		update_control_state(a);
 		return;
 	}
 	struct registration_params p = {
 		.config = c, .api = a->api, .replace = true, .done = on_reregistered, .userdata = a,
 	};
 	a->reauth_running = true;
-	a->control_state = CONTROL_STATE_UNAUTHORIZED;
+	update_control_state(a);
 	if (registration_start(a->event, &p, &a->registration) < 0)
 		a->reauth_running = false;
 }

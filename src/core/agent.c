@@ -744,6 +744,7 @@ static int agent_status(void *userdata, json_t *status)
 				      a->identity->mesh_ip_str, "registered", true));
 	if (a->has_last_heartbeat)
 		rfc3339_format(a->last_heartbeat, 0, hb);
+	agent_update_control_state(a);
 	json_object_set_new(status, "control",
 			    json_pack("{s:s, s:s, s:i, s:i, s:i}", "state",
 				      control_state_to_string(a->control_state), "last_heartbeat", hb,
