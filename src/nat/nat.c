@@ -226,9 +226,12 @@ static int on_resolved(sd_event_source *s, int fd, uint32_t revents, void *userd
 	struct ticket *t = n->ticket;
 	struct server *sv = &n->servers[n->idx];
 
-	n->resolve_io = sd_event_source_disable_unref(n->resolve_io);
+	/* The notifier writes the eventfd just before it marks the ticket DONE, so the loop can
+	 * wake in between: keep the (level-triggered) source and look again on the next
+	 * iteration. Dropping it here lost the result and the server timed out. */
 	if (!t || atomic_load(&t->state) != TICKET_DONE)
-		return 0; /* spurious; cannot happen as notify writes before DONE only briefly */
+		return 0;
+	n->resolve_io = sd_event_source_disable_unref(n->resolve_io);
 	n->ticket = NULL;
 	int r = gai_error(&t->req);
 	bool found = false;
